@@ -1,0 +1,56 @@
+"""`POST /api/v1/channels/<key>/inbound`: the `api` channel's inbound endpoint."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from channels_inbound import registry, selectors, services
+from channels_inbound.api.adapter import InboundPayloadSerializer
+from channels_inbound.base import Rejected
+
+
+def _error(status: int, detail: str, **extra) -> JsonResponse:
+    return JsonResponse({"detail": detail, **extra}, status=status)
+
+
+@csrf_exempt
+@require_POST
+def inbound(request, key: str):
+    channel = selectors.channel_for_webhook(key, kinds=("api",))
+    if channel is None:
+        return _error(404, _("Unknown channel."))
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > settings.INBOUND_MAX_BYTES:
+        return _error(413, _("The payload is larger than %(limit)s bytes.") % {"limit": settings.INBOUND_MAX_BYTES})
+    adapter = registry.adapter_for(channel.kind)
+    try:
+        adapter.verify(request, channel)
+    except Rejected as exc:
+        services.channel_record_rejection(channel=channel, reason=exc.reason)
+        message = _("Authentication required.") if exc.status == 401 else _("Wrong channel secret.")
+        response = _error(exc.status, message)
+        if exc.status == 401:
+            response["WWW-Authenticate"] = "Bearer"
+        return response
+    try:
+        payload = json.loads(request.body)
+    except RequestDataTooBig:
+        return _error(413, _("The payload is larger than %(limit)s bytes.") % {"limit": settings.INBOUND_MAX_BYTES})
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, _("The body is not valid JSON."))
+    serializer = InboundPayloadSerializer(data=payload)
+    if not serializer.is_valid():
+        return _error(400, _("Invalid payload."), errors=serializer.errors)
+    clean = serializer.validated_data
+    event, created = services.inbound_event_store(channel=channel, external_id=clean["id"], payload=clean)
+    return JsonResponse({"event_id": event.pk, "duplicate": not created}, status=202 if created else 200)

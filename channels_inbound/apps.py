@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ChannelsInboundConfig(AppConfig):
+    name = "channels_inbound"
+    verbose_name = _("Channels")
+
+    def ready(self) -> None:
+        from channels_inbound import registry
+
+        registry.autodiscover()

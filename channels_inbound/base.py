@@ -1,0 +1,99 @@
+"""What every channel adapter provides, and the normalized shapes that cross the spine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar
+
+from rest_framework import serializers
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from channels_inbound.models import Channel, InboundEvent
+    from customers.identities import IdentityClaim
+    from tickets.models import TimelineEntry
+
+
+@dataclass
+class InboundAttachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class NormalizedMessage:
+    """One message as the spine sees it, whichever provider it came from (DESIGN.md step 5)."""
+
+    provider_message_id: str
+    sender: list[IdentityClaim]
+    display_name: str = ""
+    text: str = ""
+    html: str = ""
+    subject: str = ""
+    attachments: list[InboundAttachment] = field(default_factory=list)
+    thread_keys: list[str] = field(default_factory=list)
+    timestamp: datetime | None = None
+    is_auto_reply: bool = False
+    language: str = ""
+
+
+@dataclass
+class SendResult:
+    provider_message_id: str = ""
+    detail: str = ""
+
+
+class Rejected(Exception):
+    """Verification failed: the request is answered with `status` and nothing is stored."""
+
+    def __init__(self, reason: str, status: int = 403):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class TransientSendError(Exception):
+    """The provider could not take the message now (5xx, 429, connection refused): retry later."""
+
+
+class PermanentSendError(Exception):
+    """The provider refused the message for good; the reason is shown on the timeline."""
+
+
+class UnknownOutcome(Exception):
+    """The request may or may not have reached the provider (timeout): never blindly re-send."""
+
+
+class EmptySettings(serializers.Serializer):
+    pass
+
+
+class Adapter:
+    """Base class. Subclasses live in `channels_inbound/<provider>/adapter.py` and register themselves."""
+
+    kinds: ClassVar[tuple[str, ...]] = ()
+    #: validates the admin-supplied settings of a channel of this kind
+    settings_serializer: ClassVar[type[serializers.Serializer]] = EmptySettings
+    #: settings keys that are secrets: stored encrypted, never returned by the API
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+    #: secrets the server generates at creation and shows once
+    generated_secrets: ClassVar[tuple[str, ...]] = ()
+
+    def verify(self, request: HttpRequest, channel: Channel) -> None:
+        raise NotImplementedError
+
+    def parse(self, event: InboundEvent) -> list[NormalizedMessage]:
+        raise NotImplementedError
+
+    def send(self, entry: TimelineEntry) -> SendResult:
+        raise NotImplementedError
+
+    def reconcile(self, entry: TimelineEntry) -> str | None:
+        """Ask the provider what became of a send whose outcome is unknown; None if it cannot say."""
+        return None
+
+    def webhook_urls(self, channel: Channel) -> dict[str, str]:
+        return {}

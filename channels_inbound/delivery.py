@@ -1,0 +1,171 @@
+"""Outbound delivery: the mirror of the inbound spine, with a monotonic delivery state machine."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from channels_inbound import registry
+from channels_inbound.base import PermanentSendError, TransientSendError, UnknownOutcome
+from omnicenter import events
+from tickets.models import Ticket, TimelineEntry
+
+logger = logging.getLogger(__name__)
+D = TimelineEntry.Delivery
+
+# Ranks only ever increase. `failed` may follow anything short of delivered; `unknown` is reached
+# only from `sending` and left only by a provider callback or a reconciliation.
+RANK = {D.QUEUED: 0, D.SENDING: 1, D.UNKNOWN: 2, D.SENT: 3, D.DELIVERED: 4, D.READ: 5}
+STUCK_SENDING_AFTER = timedelta(minutes=10)
+LOST_QUEUED_AFTER = timedelta(minutes=2)
+
+
+def allowed_predecessors(status: str) -> list[str]:
+    if status == D.SENDING:
+        return [D.QUEUED]
+    if status == D.UNKNOWN:
+        return [D.SENDING]
+    if status == D.FAILED:
+        return [D.QUEUED, D.SENDING, D.UNKNOWN, D.SENT]
+    if status in (D.SENT, D.DELIVERED, D.READ):
+        # A provider's delivered/read is a stronger fact than an earlier failure report.
+        lower = [s for s, rank in RANK.items() if 1 <= rank < RANK[status]]
+        return lower + ([D.FAILED] if status != D.SENT else [])
+    return []
+
+
+def message_status_apply(*, entry_id: int, status: str, provider_message_id: str = "", error: str = "") -> bool:
+    """Move a message forward; a late or out-of-order report never moves it back. True if it moved."""
+    now = timezone.now()
+    changes = {"delivery_status": status, "status_changed_at": now, "next_attempt_at": None}
+    if provider_message_id:
+        changes["provider_message_id"] = provider_message_id
+    if status == D.SENT:
+        changes["sent_at"] = now
+    elif status == D.DELIVERED:
+        changes["delivered_at"] = now
+    elif status == D.READ:
+        changes["read_at"] = now
+    if status == D.FAILED or error:
+        changes["delivery_error"] = error[:2000]
+    moved = TimelineEntry.objects.filter(
+        pk=entry_id, direction=TimelineEntry.Direction.OUTBOUND, delivery_status__in=allowed_predecessors(status)
+    ).update(**changes)
+    if moved:
+        _publish_status(entry_id)
+    return bool(moved)
+
+
+def _publish_status(entry_id: int) -> None:
+    ticket = Ticket.objects.filter(entries__pk=entry_id).first()
+    if ticket is not None:
+        Ticket.objects.filter(pk=ticket.pk).update(version=F("version") + 1)
+        ticket.version += 1
+        events.publish_ticket_event("message.status", ticket)
+
+
+@dataclass
+class DeliveryOutcome:
+    status: str
+    retry_in: int | None = None
+
+
+def enqueue_delivery(entry_id: int, countdown: int | None = None) -> None:
+    from channels_inbound.tasks import deliver_message
+
+    try:
+        if countdown and not deliver_message.app.conf.task_always_eager:
+            deliver_message.apply_async(args=[entry_id], countdown=countdown, retry=False)
+        elif not countdown:
+            deliver_message.apply_async(args=[entry_id], retry=False)
+    except Exception:
+        logger.warning("could not enqueue delivery of %s; the sweep will retry", entry_id, exc_info=True)
+
+
+def message_deliver(*, entry_id: int) -> DeliveryOutcome | None:
+    """Send one queued message through its channel's adapter, outside any transaction or lock."""
+    now = timezone.now()
+    claimed = TimelineEntry.objects.filter(
+        pk=entry_id, direction=TimelineEntry.Direction.OUTBOUND, delivery_status=D.QUEUED,
+    ).exclude(next_attempt_at__gt=now).update(
+        delivery_status=D.SENDING, delivery_attempts=F("delivery_attempts") + 1, status_changed_at=now
+    )
+    if not claimed:
+        return None
+    entry = TimelineEntry.objects.select_related("channel", "identity", "ticket").get(pk=entry_id)
+    adapter = registry.adapter_for(entry.channel.kind) if entry.channel else None
+    if adapter is None:
+        message_status_apply(entry_id=entry_id, status=D.FAILED, error="This channel cannot send messages.")
+        return DeliveryOutcome(D.FAILED)
+    try:
+        result = adapter.send(entry)
+    except TransientSendError as exc:
+        if entry.delivery_attempts >= settings.OUTBOUND_MAX_ATTEMPTS:
+            message_status_apply(entry_id=entry_id, status=D.FAILED, error=f"gave up after {entry.delivery_attempts} attempts: {exc}")
+            return DeliveryOutcome(D.FAILED)
+        delay = min(30 * 2 ** (entry.delivery_attempts - 1), 3600)
+        TimelineEntry.objects.filter(pk=entry_id, delivery_status=D.SENDING).update(
+            delivery_status=D.QUEUED, delivery_error=str(exc)[:2000], next_attempt_at=now + timedelta(seconds=delay),
+        )
+        enqueue_delivery(entry_id, countdown=delay)
+        return DeliveryOutcome(D.QUEUED, retry_in=delay)
+    except PermanentSendError as exc:
+        message_status_apply(entry_id=entry_id, status=D.FAILED, error=str(exc))
+        return DeliveryOutcome(D.FAILED)
+    except UnknownOutcome as exc:
+        message_status_apply(entry_id=entry_id, status=D.UNKNOWN, error=str(exc))
+        return DeliveryOutcome(D.UNKNOWN)
+    except Exception as exc:
+        # A bug in an adapter: we cannot know whether the provider got the message.
+        logger.exception("adapter %s crashed sending %s", entry.channel.kind, entry_id)
+        message_status_apply(entry_id=entry_id, status=D.UNKNOWN, error=f"{exc.__class__.__name__}: {exc}")
+        return DeliveryOutcome(D.UNKNOWN)
+    message_status_apply(entry_id=entry_id, status=D.SENT, provider_message_id=result.provider_message_id)
+    return DeliveryOutcome(D.SENT)
+
+
+def outbound_sweep(*, batch: int = 200) -> dict[str, int]:
+    """Periodic: re-enqueue lost or due messages, mark stuck sends unknown, reconcile unknowns."""
+    now = timezone.now()
+    due = list(
+        TimelineEntry.objects.filter(delivery_status=D.QUEUED, direction=TimelineEntry.Direction.OUTBOUND)
+        .exclude(next_attempt_at__gt=now)
+        .filter(status_changed_at__lte=now - LOST_QUEUED_AFTER)
+        .values_list("pk", flat=True)[:batch]
+    ) + list(
+        TimelineEntry.objects.filter(delivery_status=D.QUEUED, next_attempt_at__lte=now).values_list("pk", flat=True)[:batch]
+    )
+    for entry_id in dict.fromkeys(due):
+        enqueue_delivery(entry_id)
+    stuck = list(
+        TimelineEntry.objects.filter(delivery_status=D.SENDING, status_changed_at__lte=now - STUCK_SENDING_AFTER)
+        .values_list("pk", flat=True)[:batch]
+    )
+    for entry_id in stuck:
+        message_status_apply(entry_id=entry_id, status=D.UNKNOWN, error="The sending worker stopped; outcome unknown.")
+    reconciled = 0
+    for entry in TimelineEntry.objects.filter(delivery_status=D.UNKNOWN).select_related("channel")[:batch]:
+        adapter = registry.adapter_for(entry.channel.kind) if entry.channel else None
+        status = adapter.reconcile(entry) if adapter else None
+        if status and message_status_apply(entry_id=entry.pk, status=status):
+            reconciled += 1
+    return {"enqueued": len(set(due)), "stuck": len(stuck), "reconciled": reconciled}
+
+
+def message_retry(*, entry: TimelineEntry) -> bool:
+    """An agent retries a failed message. Unknown outcomes are not retried blindly."""
+    updated = TimelineEntry.objects.filter(pk=entry.pk, delivery_status=D.FAILED).update(
+        delivery_status=D.QUEUED, delivery_error="", next_attempt_at=None, delivery_attempts=0,
+        status_changed_at=timezone.now(),
+    )
+    if updated:
+        from django.db import transaction
+
+        transaction.on_commit(lambda: enqueue_delivery(entry.pk))
+        _publish_status(entry.pk)
+    return bool(updated)

@@ -1,0 +1,193 @@
+"""Channels and the inbound half of the spine: store, enqueue, process."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from channels_inbound import registry
+from channels_inbound.base import NormalizedMessage
+from channels_inbound.models import Channel, InboundEvent
+from omnicenter import crypto
+from omnicenter.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+PROCESSING_LEASE = timedelta(minutes=5)
+
+
+class ChannelKindUnavailable(DomainError):
+    code = "kind_unavailable"
+
+
+def channel_create(
+    *, kind: str, name: str, settings_data: dict[str, Any] | None = None, default_team=None
+) -> tuple[Channel, dict[str, str]]:
+    """Create a channel. Returns it with the secrets the server generated, shown to the admin once.
+
+    `settings_data` must already be validated by the kind's settings serializer.
+    """
+    adapter = registry.adapter_for(kind)
+    if adapter is None:
+        raise ChannelKindUnavailable(_("Channels of kind “%(kind)s” are not available yet.") % {"kind": kind})
+    settings_data = dict(settings_data or {})
+    stored_secrets = {k: settings_data.pop(k) for k in adapter.secret_fields if settings_data.get(k)}
+    generated = {name_: secrets.token_urlsafe(32) for name_ in adapter.generated_secrets}
+    stored_secrets.update(generated)
+    channel = Channel.objects.create(
+        kind=kind, name=name, settings=settings_data, default_team=default_team,
+        secrets_encrypted=crypto.encrypt_json(stored_secrets),
+    )
+    return channel, generated
+
+
+def channel_update(*, channel: Channel, name: str | None = None, settings_data: dict | None = None,
+                   is_active: bool | None = None, default_team=...) -> Channel:
+    """Update a channel; secrets given in `settings_data` replace stored ones, absent ones are kept."""
+    adapter = registry.adapter_for(channel.kind)
+    fields = []
+    if name is not None:
+        channel.name = name
+        fields.append("name")
+    if is_active is not None:
+        channel.is_active = is_active
+        fields.append("is_active")
+    if default_team is not ...:
+        channel.default_team = default_team
+        fields.append("default_team")
+    if settings_data is not None:
+        settings_data = dict(settings_data)
+        secret_values = channel.secrets
+        for key in adapter.secret_fields if adapter else ():
+            if settings_data.get(key):
+                secret_values[key] = settings_data.pop(key)
+            settings_data.pop(key, None)
+        channel.settings = settings_data
+        channel.secrets_encrypted = crypto.encrypt_json(secret_values)
+        fields += ["settings", "secrets_encrypted"]
+    if fields:
+        channel.save(update_fields=fields)
+    return channel
+
+
+def channel_record_rejection(*, channel: Channel, reason: str) -> None:
+    Channel.objects.filter(pk=channel.pk).update(
+        rejected_requests=F("rejected_requests") + 1, last_rejected_at=timezone.now()
+    )
+    logger.warning("rejected request on channel %s (%s): %s", channel.key, channel.kind, reason)
+
+
+def _enqueue_process(event_id: int) -> None:
+    from channels_inbound.tasks import process_inbound_event
+
+    try:
+        process_inbound_event.apply_async(args=[event_id], retry=False)
+    except Exception:
+        # The event is safe in PostgreSQL; the sweep will enqueue it once the broker is back.
+        logger.warning("could not enqueue inbound event %s; the sweep will retry", event_id, exc_info=True)
+
+
+def inbound_event_store(
+    *, channel: Channel, external_id: str, payload: dict, headers: dict | None = None
+) -> tuple[InboundEvent, bool]:
+    """Store a provider payload exactly once per (channel, external id) and enqueue it after commit."""
+    with transaction.atomic():
+        event, created = InboundEvent.objects.get_or_create(
+            channel=channel, external_id=external_id[:255],
+            defaults={
+                "payload": payload,
+                "headers": headers or {},
+                "next_attempt_at": timezone.now() + settings.INBOUND_STALE_AFTER,
+            },
+        )
+        if created:
+            transaction.on_commit(lambda: _enqueue_process(event.pk))
+    return event, created
+
+
+def _claim(event_id: int) -> bool:
+    now = timezone.now()
+    return bool(
+        InboundEvent.objects.filter(pk=event_id)
+        .filter(
+            Q(status=InboundEvent.Status.RECEIVED)
+            | Q(status__in=[InboundEvent.Status.FAILED, InboundEvent.Status.PROCESSING], next_attempt_at__lte=now)
+        )
+        .update(status=InboundEvent.Status.PROCESSING, attempts=F("attempts") + 1, next_attempt_at=now + PROCESSING_LEASE)
+    )
+
+
+def inbound_event_process(*, event_id: int) -> str:
+    """Turn a stored event into timeline entries. Idempotent: claimed with a conditional UPDATE,
+    and every entry is unique on its provider message id. Returns the outcome for logs and tests."""
+    if not _claim(event_id):
+        return "skipped"
+    event = InboundEvent.objects.select_related("channel", "channel__default_team").get(pk=event_id)
+    adapter = registry.adapter_for(event.channel.kind)
+    try:
+        with transaction.atomic():
+            if adapter is None:
+                raise ChannelKindUnavailable(f"no adapter for kind {event.channel.kind}")
+            for message in adapter.parse(event):
+                message_ingest(channel=event.channel, message=message, event=event)
+            InboundEvent.objects.filter(pk=event_id).update(
+                status=InboundEvent.Status.PROCESSED, processed_at=timezone.now(), next_attempt_at=None, last_error=""
+            )
+    except Exception as exc:
+        inbound_event_record_failure(event=event, error=exc)
+        return "failed"
+    return "processed"
+
+
+def inbound_event_record_failure(*, event: InboundEvent, error: BaseException) -> None:
+    gave_up = event.attempts >= settings.INBOUND_MAX_ATTEMPTS
+    backoff = timedelta(seconds=min(30 * 2 ** max(event.attempts - 1, 0), 3600))
+    InboundEvent.objects.filter(pk=event.pk).update(
+        status=InboundEvent.Status.DEAD if gave_up else InboundEvent.Status.FAILED,
+        last_error=f"{error.__class__.__name__}: {error}"[:2000],
+        next_attempt_at=None if gave_up else timezone.now() + backoff,
+    )
+    logger.error("inbound event %s failed (attempt %s)%s", event.pk, event.attempts,
+                 ", giving up" if gave_up else "", exc_info=error)
+
+
+def inbound_event_retry(*, event: InboundEvent) -> None:
+    """An admin asks for a failed or abandoned event to be processed again now."""
+    updated = InboundEvent.objects.filter(
+        pk=event.pk, status__in=[InboundEvent.Status.FAILED, InboundEvent.Status.DEAD]
+    ).update(status=InboundEvent.Status.FAILED, attempts=0, next_attempt_at=timezone.now())
+    if updated:
+        transaction.on_commit(lambda: _enqueue_process(event.pk))
+
+
+def inbound_events_sweep(*, batch: int | None = None) -> int:
+    """Re-enqueue events left behind (broker down, worker died, backoff over). Bounded batch."""
+    batch = batch or settings.INBOUND_SWEEP_BATCH
+    ids = list(
+        InboundEvent.objects.filter(
+            status__in=[InboundEvent.Status.RECEIVED, InboundEvent.Status.PROCESSING, InboundEvent.Status.FAILED],
+            next_attempt_at__lte=timezone.now(),
+        ).order_by("next_attempt_at").values_list("pk", flat=True)[:batch]
+    )
+    for event_id in ids:
+        _enqueue_process(event_id)
+    return len(ids)
+
+
+def message_ingest(*, channel: Channel, message: NormalizedMessage, event: InboundEvent | None = None):
+    """Steps 6 and 7 of the spine: the sender becomes a customer, the message lands on a ticket."""
+    from customers.services import customer_resolve
+    from tickets.services import timeline_append_inbound
+
+    resolution = customer_resolve(claims=message.sender, display_name=message.display_name, language=message.language)
+    return timeline_append_inbound(
+        channel=channel, customer=resolution.customer, identity=resolution.identity, message=message, event=event
+    )

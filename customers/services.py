@@ -1,0 +1,324 @@
+"""Every write on customers: identity resolution, merge and un-merge, GDPR export and erase."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import reduce
+from operator import or_
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from customers.identities import PRECEDENCE, IdentityClaim
+from customers.models import Customer, CustomerMerge, Identity, MergeSuggestion
+from omnicenter.errors import Conflict, DomainError
+
+if TYPE_CHECKING:
+    from omnicenter.models import User
+
+logger = logging.getLogger(__name__)
+
+PROFILE_FIELDS = ("display_name", "lifecycle_stage", "language", "attributes", "organization_id")
+
+
+class IdentityTaken(Conflict):
+    code = "identity_taken"
+
+
+class MergeNotAllowed(DomainError):
+    code = "merge_not_allowed"
+
+
+@dataclass
+class Resolution:
+    customer: Customer
+    identity: Identity
+    created: bool
+
+
+def _pair(a: Customer, b: Customer) -> tuple[Customer, Customer]:
+    return (a, b) if a.pk < b.pk else (b, a)
+
+
+def merge_suggestion_record(*, customer: Customer, other: Customer, reason: str) -> None:
+    if customer.pk == other.pk:
+        return
+    first, second = _pair(customer, other)
+    MergeSuggestion.objects.get_or_create(customer=first, other=second, defaults={"reason": reason[:300]})
+
+
+def _claims_query(claims: list[IdentityClaim]) -> Q:
+    return reduce(or_, (Q(kind=c.kind, namespace=c.namespace, value=c.value) for c in claims))
+
+
+def customer_resolve(
+    *, claims: list[IdentityClaim], display_name: str = "", language: str = ""
+) -> Resolution:
+    """Resolve what a channel told us about a sender to one customer (DESIGN.md step 6).
+
+    The highest-precedence known verified identity wins. Other known identities that point at a
+    different customer yield a merge suggestion, never a merge. Unknown claims are attached to
+    the winner: that is the explicit signal (the sender used them together). Unverified claims
+    only ever attach to the claimant and never select a customer.
+    """
+    if not claims:
+        raise DomainError(_("A message needs at least one sender identity."))
+    claims = sorted(dict.fromkeys(claims), key=lambda c: (not c.verified, PRECEDENCE.get(c.kind, 9)))
+    verified = [c for c in claims if c.verified]
+    known: dict[tuple[str, str, str], Identity] = {}
+    if verified:
+        for identity in Identity.objects.filter(_claims_query(verified), verified=True).select_related("customer"):
+            known[(identity.kind, identity.namespace, identity.value)] = identity
+
+    created = False
+    customer = next((known[c.key].customer for c in verified if c.key in known), None)
+    if customer is None:
+        name = display_name or next((c.display_name for c in claims if c.display_name), "")
+        customer = Customer.objects.create(display_name=name[:200], language=language[:8])
+        created = True
+
+    for c in verified:
+        identity = known.get(c.key)
+        if identity is not None and identity.customer_id != customer.pk:
+            merge_suggestion_record(
+                customer=customer, other=identity.customer,
+                reason=f"{c.kind} {c.value} belongs to another customer than a message's other identities",
+            )
+
+    primary: Identity | None = None
+    for c in claims:
+        identity = known.get(c.key) if c.verified else None
+        if identity is None:
+            identity = _identity_attach(customer=customer, claim=c)
+            if c.verified:
+                known[c.key] = identity
+        if primary is None:
+            primary = identity
+    assert primary is not None
+    Identity.objects.filter(pk__in=[i.pk for i in known.values()]).update(last_seen_at=timezone.now())
+    if primary.customer_id != customer.pk:
+        # Lost a race for a brand-new sender: the concurrent writer's customer owns the identity.
+        if created and not customer.identities.exists():
+            customer.delete()
+        return Resolution(customer=primary.customer, identity=primary, created=False)
+    return Resolution(customer=customer, identity=primary, created=created)
+
+
+def _identity_attach(*, customer: Customer, claim: IdentityClaim) -> Identity:
+    """Attach a claim to `customer`, tolerating a concurrent writer of the same verified identity."""
+    if not claim.verified:
+        identity, _created = Identity.objects.get_or_create(
+            customer=customer, kind=claim.kind, namespace=claim.namespace, value=claim.value,
+            defaults={"verified": False, "display_name": claim.display_name},
+        )
+        return identity
+    try:
+        with transaction.atomic():
+            return Identity.objects.create(
+                customer=customer, kind=claim.kind, namespace=claim.namespace, value=claim.value,
+                verified=True, display_name=claim.display_name,
+            )
+    except IntegrityError:
+        # Another message from the same sender won the race. Use its identity and say so.
+        identity = Identity.objects.select_related("customer").get(
+            kind=claim.kind, namespace=claim.namespace, value=claim.value, verified=True
+        )
+        if identity.customer_id != customer.pk:
+            merge_suggestion_record(
+                customer=customer, other=identity.customer, reason=f"{claim.kind} {claim.value} arrived concurrently"
+            )
+        return identity
+
+
+def identity_add(*, customer: Customer, claim: IdentityClaim) -> Identity:
+    """An agent or integrator adds an identity by hand. A verified one held by someone else is refused."""
+    if claim.verified:
+        holder = Identity.objects.filter(
+            kind=claim.kind, namespace=claim.namespace, value=claim.value, verified=True
+        ).first()
+        if holder is not None:
+            if holder.customer_id == customer.pk:
+                return holder
+            raise IdentityTaken(_("This identity belongs to another customer; merge the two customers instead."))
+    return _identity_attach(customer=customer, claim=claim)
+
+
+def customer_update(*, customer: Customer, **fields: Any) -> Customer:
+    allowed = {"display_name", "lifecycle_stage", "language", "attributes", "organization"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise DomainError(_("These fields cannot be changed: %(fields)s") % {"fields": ", ".join(sorted(unknown))})
+    for name, value in fields.items():
+        setattr(customer, name, value)
+    customer.save(update_fields=[*fields, "updated_at"])
+    return customer
+
+
+def _profile(customer: Customer) -> dict[str, Any]:
+    return {name: getattr(customer, name) for name in PROFILE_FIELDS}
+
+
+def _lock_pair(a_id: int, b_id: int) -> dict[int, Customer]:
+    # Lock order: customers by ascending id (the only multi-customer lock in the code base).
+    return {c.pk: c for c in Customer.objects.select_for_update().filter(pk__in=[a_id, b_id]).order_by("pk")}
+
+
+@transaction.atomic
+def customer_merge(*, into: Customer, other: Customer, by: User | None) -> CustomerMerge:
+    """Move `other`'s identities and tickets to `into`, remembering exactly what moved."""
+    from tickets.models import Ticket
+
+    if into.pk == other.pk:
+        raise MergeNotAllowed(_("A customer cannot be merged with itself."))
+    locked = _lock_pair(into.pk, other.pk)
+    into, other = locked[into.pk], locked[other.pk]
+    for c in (into, other):
+        if c.merged_into_id or c.erased_at:
+            raise MergeNotAllowed(_("%(name)s was already merged or erased.") % {"name": c})
+
+    into_before = _profile(into)
+    existing = set(into.identities.values_list("kind", "namespace", "value"))
+    identity_ids = [
+        i.pk for i in other.identities.all() if (i.kind, i.namespace, i.value) not in existing
+    ]
+    ticket_ids = list(Ticket.objects.filter(customer=other).values_list("pk", flat=True))
+    suggestion_ids = list(
+        MergeSuggestion.objects.filter(
+            Q(customer=into, other=other) | Q(customer=other, other=into), status=MergeSuggestion.Status.OPEN
+        ).values_list("pk", flat=True)
+    )
+
+    Identity.objects.filter(pk__in=identity_ids).update(customer=into)
+    Ticket.objects.filter(pk__in=ticket_ids).update(customer=into)
+    MergeSuggestion.objects.filter(pk__in=suggestion_ids).update(status=MergeSuggestion.Status.MERGED)
+
+    # Fill what `into` lacks from `other`; what `into` already says wins.
+    into.display_name = into.display_name or other.display_name
+    into.language = into.language or other.language
+    into.organization_id = into.organization_id or other.organization_id
+    into.attributes = {**other.attributes, **into.attributes}
+    into.save(update_fields=["display_name", "language", "organization", "attributes", "updated_at"])
+    other.merged_into = into
+    other.save(update_fields=["merged_into", "updated_at"])
+
+    return CustomerMerge.objects.create(
+        into=into, other=other, merged_by=by,
+        moved={
+            "identities": identity_ids,
+            "tickets": ticket_ids,
+            "suggestions": suggestion_ids,
+            "into_before": into_before,
+            "into_after": _profile(into),
+        },
+    )
+
+
+@transaction.atomic
+def customer_unmerge(*, merge: CustomerMerge, by: User | None) -> None:
+    """Undo a merge: what moved goes back, what happened since stays with the surviving customer."""
+    from tickets.models import Ticket
+
+    merge = CustomerMerge.objects.select_for_update().get(pk=merge.pk)
+    if merge.undone_at:
+        raise MergeNotAllowed(_("This merge was already undone."))
+    locked = _lock_pair(merge.into_id, merge.other_id)
+    into, other = locked[merge.into_id], locked[merge.other_id]
+    if into.merged_into_id:
+        raise MergeNotAllowed(_("Undo the later merge of %(name)s first.") % {"name": into})
+    if other.merged_into_id != into.pk or other.erased_at or into.erased_at:
+        raise MergeNotAllowed(_("This merge can no longer be undone."))
+
+    moved = merge.moved
+    Identity.objects.filter(pk__in=moved.get("identities", []), customer=into).update(customer=other)
+    Ticket.objects.filter(pk__in=moved.get("tickets", []), customer=into).update(customer=other)
+    MergeSuggestion.objects.filter(pk__in=moved.get("suggestions", [])).update(status=MergeSuggestion.Status.OPEN)
+
+    # Restore a profile field only if nobody changed it after the merge.
+    before, after = moved.get("into_before", {}), moved.get("into_after", {})
+    changed = []
+    for name in PROFILE_FIELDS:
+        if name in before and getattr(into, name) == after.get(name):
+            setattr(into, name, before[name])
+            changed.append(name.removesuffix("_id") if name.endswith("_id") else name)
+    if changed:
+        into.save(update_fields=[*changed, "updated_at"])
+    other.merged_into = None
+    other.save(update_fields=["merged_into", "updated_at"])
+    merge.undone_at = timezone.now()
+    merge.undone_by = by
+    merge.save(update_fields=["undone_at", "undone_by"])
+
+
+def customer_export(*, customer: Customer) -> dict[str, Any]:
+    """Everything we hold about a customer and their public conversations, as JSON-ready data."""
+    from tickets.models import TimelineEntry
+    from tickets.selectors import tickets_of_customer
+
+    tickets = []
+    for ticket in tickets_of_customer(customer).prefetch_related("entries__attachments", "entries__channel"):
+        entries = [
+            {
+                "at": e.created_at.isoformat(),
+                "kind": e.kind,
+                "direction": e.direction,
+                "channel": e.channel.kind if e.channel else None,
+                "text": e.text,
+                "attachments": [a.filename for a in e.attachments.all()],
+            }
+            for e in ticket.entries.all()
+            if e.kind != TimelineEntry.Kind.NOTE
+        ]
+        tickets.append({
+            "number": ticket.number, "subject": ticket.subject, "status": ticket.status,
+            "created_at": ticket.created_at.isoformat(), "timeline": entries,
+        })
+    return {
+        "customer": {
+            "id": str(customer.public_id),
+            "name": customer.display_name,
+            "lifecycle_stage": customer.lifecycle_stage,
+            "language": customer.language,
+            "attributes": customer.attributes,
+            "organization": customer.organization.name if customer.organization else None,
+            "created_at": customer.created_at.isoformat(),
+        },
+        "identities": [
+            {"kind": i.kind, "value": i.value, "verified": i.verified, "created_at": i.created_at.isoformat()}
+            for i in customer.identities.all()
+        ],
+        "tickets": tickets,
+        "exported_at": timezone.now().isoformat(),
+    }
+
+
+@transaction.atomic
+def customer_erase(*, customer: Customer, by: User | None) -> None:
+    """GDPR erasure: remove what identifies the person, keep ticket rows for statistics."""
+    from channels_inbound.models import InboundEvent
+    from tickets.models import Attachment, Ticket, TimelineEntry
+
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if customer.erased_at:
+        return
+    tickets = Ticket.objects.filter(customer=customer)
+    entries = TimelineEntry.objects.filter(ticket__in=tickets)
+    for attachment in Attachment.objects.filter(entry__in=entries):
+        attachment.file.delete(save=False)
+    Attachment.objects.filter(entry__in=entries).delete()
+    InboundEvent.objects.filter(entries__in=entries).update(payload={}, headers={})
+    entries.filter(kind__in=[TimelineEntry.Kind.MESSAGE, TimelineEntry.Kind.CALL]).update(
+        text="", html="", data={}
+    )
+    tickets.update(subject=_("[erased]"))
+    customer.identities.all().delete()
+    customer.display_name = ""
+    customer.attributes = {}
+    customer.language = ""
+    customer.organization = None
+    customer.erased_at = timezone.now()
+    customer.save(update_fields=["display_name", "attributes", "language", "organization", "erased_at", "updated_at"])
+    logger.info("customer %s erased by %s", customer.pk, getattr(by, "pk", None))

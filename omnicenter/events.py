@@ -1,0 +1,96 @@
+"""Live events: small hints pushed to websocket groups after the transaction commits.
+
+Only services publish (STYLE.md rule 8). Every event is `{"type", "ticket", "version"}`; pages
+re-fetch the changed fragment from the server, so no HTML or customer data travels here, and a
+missed event costs nothing but a refresh (clients also catch up on reconnect and tab focus).
+
+Event types and who receives them (choosing recipients is a security decision):
+
+| type | sent when | groups |
+|---|---|---|
+| `ticket.created` | a ticket is opened | the ticket's team, its assignee, supervisors |
+| `ticket.updated` | status, priority, team, assignee or tags change | the ticket's team, assignee, supervisors, plus the previous team and assignee |
+| `timeline.appended` | a message, note, call or system entry is added | the ticket's team, assignee, supervisors |
+| `message.status` | an outbound message moves to sent, delivered, read, failed or unknown | the ticket's team, assignee, supervisors |
+
+Groups: `team.<id>` (members of a team), `agent.<user id>` (one person), `supervisors`
+(supervisors and admins), `session.<hash>` (control messages for one login session).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+if TYPE_CHECKING:
+    from tickets.models import Ticket
+
+logger = logging.getLogger(__name__)
+
+SUPERVISORS = "supervisors"
+EVENT_TYPES = ("ticket.created", "ticket.updated", "timeline.appended", "message.status")
+
+
+def team_group(team_id: int) -> str:
+    return f"team.{team_id}"
+
+
+def agent_group(user_id: int) -> str:
+    return f"agent.{user_id}"
+
+
+def session_group(session_key: str) -> str:
+    return "session." + hashlib.sha256(session_key.encode()).hexdigest()[:40]
+
+
+def ticket_groups(ticket: Ticket, *, previous_team_id: int | None = None, previous_assignee_id: int | None = None) -> set[str]:
+    groups = {SUPERVISORS}
+    for team_id in (ticket.team_id, previous_team_id):
+        if team_id:
+            groups.add(team_group(team_id))
+    for user_id in (ticket.assignee_id, previous_assignee_id):
+        if user_id:
+            groups.add(agent_group(user_id))
+    return groups
+
+
+def publish_ticket_event(event_type: str, ticket: Ticket, **previous: Any) -> None:
+    """Schedule `event_type` for `ticket` to everyone allowed to see it, after commit."""
+    assert event_type in EVENT_TYPES, event_type
+    event = {"type": event_type, "ticket": ticket.pk, "version": ticket.version}
+    groups = sorted(ticket_groups(ticket, **previous))
+    transaction.on_commit(lambda: send_now(groups, {"type": "oc.event", "event": event}), robust=True)
+
+
+def send_now(groups: Iterable[str], message: dict) -> None:
+    """Send one message to several groups in one event-loop hop. Failures are logged, never raised:
+    live events are hints and clients catch up from the server."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    groups = list(groups)
+
+    async def _send() -> None:
+        for group in groups:
+            await layer.group_send(group, message)
+
+    try:
+        async_to_sync(_send)()
+    except Exception:
+        logger.warning("live event to %s not delivered", groups, exc_info=True)
+
+
+def publish_session_closed(session_key: str) -> None:
+    transaction.on_commit(
+        lambda: send_now([session_group(session_key)], {"type": "oc.session_closed"}), robust=True
+    )
+
+
+def publish_membership_changed(user_id: int) -> None:
+    transaction.on_commit(lambda: send_now([agent_group(user_id)], {"type": "oc.refresh_groups"}), robust=True)

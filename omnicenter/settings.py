@@ -1,0 +1,331 @@
+"""Omnicenter settings, read from the environment (see .env.example for every variable).
+
+Two run modes, chosen by the environment alone:
+
+* embedded (neither DATABASE_URL nor REDIS_URL): SQLite in var/, the in-memory channel layer,
+  Celery tasks run eagerly in the one uvicorn process. For trying it out and development.
+* production (both set): PostgreSQL, Redis, real Celery workers and beat.
+
+Setting only one of the two URLs is a configuration error, not a silent half-mode.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from omnicenter import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env.string("OMNICENTER_VAR_DIR", str(BASE_DIR / "var")))
+
+DATABASE_URL = env.string("DATABASE_URL")
+REDIS_URL = env.string("REDIS_URL")
+if bool(DATABASE_URL) != bool(REDIS_URL):
+    raise ImproperlyConfigured(
+        "Set both DATABASE_URL and REDIS_URL (production mode) or neither (embedded mode); "
+        f"only {'DATABASE_URL' if DATABASE_URL else 'REDIS_URL'} is set."
+    )
+EMBEDDED = not DATABASE_URL
+
+
+def _persistent_secret(name: str, factory) -> str:
+    """Embedded mode keeps generated secrets in var/ so sessions and encrypted data survive restarts."""
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    path = VAR_DIR / name
+    if not path.exists():
+        path.write_text(factory())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+SECRET_KEY = env.string("SECRET_KEY")
+if not SECRET_KEY:
+    if not EMBEDDED:
+        raise ImproperlyConfigured("SECRET_KEY is required in production mode.")
+    SECRET_KEY = _persistent_secret("secret_key", lambda: secrets.token_urlsafe(50))
+
+# Channel secrets are encrypted with these, never with SECRET_KEY: rotating one must not break the
+# other. The first key encrypts, every key decrypts.
+FIELD_ENCRYPTION_KEYS = env.string_list("FIELD_ENCRYPTION_KEYS")
+if not FIELD_ENCRYPTION_KEYS:
+    if not EMBEDDED:
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS is required in production mode.")
+    FIELD_ENCRYPTION_KEYS = [_persistent_secret("field_encryption_key", _fernet_key)]
+
+DEBUG = env.boolean("DEBUG", default=EMBEDDED)
+ALLOWED_HOSTS = env.string_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.string_list("CSRF_TRUSTED_ORIGINS")
+PUBLIC_BASE_URL = env.string("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Where agent pages open their websocket. Empty means the page's own origin (behind the proxy that
+# routes /ws/ to the ASGI service); `make run` in production mode points it at the uvicorn port.
+WEBSOCKET_URL = env.string("WEBSOCKET_URL")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_htmx",
+    "anymail",
+    "channels",
+    "omnicenter",
+    "customers",
+    "channels_inbound",
+    "tickets",
+    "knowledge",
+    "catalog",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "omnicenter.middleware.UserLanguageMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "omnicenter.urls"
+WSGI_APPLICATION = "omnicenter.wsgi.application"
+ASGI_APPLICATION = "omnicenter.asgi.application"
+AUTH_USER_MODEL = "omnicenter.User"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/app/"
+LOGOUT_REDIRECT_URL = "login"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "omnicenter.context_processors.omnicenter",
+            ],
+        },
+    }
+]
+
+# --- Database ----------------------------------------------------------------------------------
+if EMBEDDED:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env.string("SQLITE_PATH", str(VAR_DIR / "omnicenter.sqlite3")),
+            "OPTIONS": {
+                # WAL lets readers proceed while the single writer commits; IMMEDIATE avoids the
+                # "database is locked" upgrade deadlock between two writing transactions.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+else:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env.integer("DB_CONN_MAX_AGE", 60))}
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache, channel layer, Celery -------------------------------------------------------------
+if EMBEDDED:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "oc",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    # channels_redis defaults (capacity 100, pool 100) dropped half of a 200-message burst and
+    # failed websocket handshakes in a 200-connect storm on these machines, so size them here.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "max_connections": env.integer("CHANNELS_REDIS_POOL", 500),
+                        "socket_connect_timeout": 2,
+                    }
+                ],
+                "capacity": env.integer("CHANNELS_CAPACITY", 2000),
+                "expiry": 30,
+                "group_expiry": 86400,
+                "prefix": "oc-ws",
+            },
+        }
+    }
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_TASK_ALWAYS_EAGER = EMBEDDED
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker outage must not hold a webhook answer: publish once, log, let the sweep catch up.
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 2, "visibility_timeout": 3600}
+CELERY_TASK_DEFAULT_QUEUE = "omnicenter"
+# Every periodic job lives here (STYLE.md rule 12). Embedded mode runs the same schedule in-process.
+CELERY_BEAT_SCHEDULE = {
+    "sweep-inbound-events": {"task": "channels_inbound.tasks.sweep_inbound_events", "schedule": 30.0},
+    "sweep-outbound-messages": {"task": "channels_inbound.tasks.sweep_outbound_messages", "schedule": 60.0},
+    "worker-heartbeat": {"task": "omnicenter.tasks.heartbeat", "schedule": 30.0},
+}
+
+# --- Auth, sessions, security ------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_THROTTLE_ATTEMPTS = env.integer("LOGIN_THROTTLE_ATTEMPTS", 10)
+LOGIN_THROTTLE_WINDOW = env.integer("LOGIN_THROTTLE_WINDOW", 900)
+SESSION_COOKIE_AGE = env.integer("SESSION_COOKIE_AGE", 12 * 3600)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_ENGINE = "django.contrib.sessions.backends.db" if EMBEDDED else "django.contrib.sessions.backends.cached_db"
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+if not EMBEDDED:
+    _secure = env.boolean("SECURE_COOKIES", True)
+    SESSION_COOKIE_SECURE = _secure
+    CSRF_COOKIE_SECURE = _secure
+    SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz/?$"]
+    SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", False)
+    if env.boolean("TRUST_X_FORWARDED_PROTO", True):
+        # Production always sits behind the proxy of docker-compose.yml, which sets this header.
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Internationalization ----------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("ru", _("Russian")), ("pl", _("Polish"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env.string("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static and media --------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env.string("STATIC_ROOT", str(VAR_DIR / "static")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = Path(env.string("MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_URL = "/media/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+ATTACHMENT_MAX_BYTES = env.integer("ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024)
+INBOUND_MAX_BYTES = env.integer("INBOUND_MAX_BYTES", 40 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = INBOUND_MAX_BYTES + 1024 * 1024
+
+# --- Email (outbound notifications; channel mailboxes are configured per channel) ---------------
+_email_options = {
+    "host": env.string("EMAIL_HOST", "localhost"),
+    "port": env.integer("EMAIL_PORT", 25),
+    "username": env.string("EMAIL_HOST_USER"),
+    "password": env.string("EMAIL_HOST_PASSWORD"),
+    "use_tls": env.boolean("EMAIL_USE_TLS", False),
+    "use_ssl": env.boolean("EMAIL_USE_SSL", False),
+    "timeout": env.integer("EMAIL_TIMEOUT", 20),
+}
+_email_backend = env.string(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if EMBEDDED else "django.core.mail.backends.smtp.EmailBackend",
+)
+MAILERS = {
+    "default": {
+        "BACKEND": _email_backend,
+        "OPTIONS": _email_options if _email_backend.endswith("smtp.EmailBackend") else {},
+    }
+}
+DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", "Omnicenter <noreply@localhost>")
+ANYMAIL = {"WEBHOOK_SECRET": env.string("ANYMAIL_WEBHOOK_SECRET")} if env.string("ANYMAIL_WEBHOOK_SECRET") else {}
+
+# --- REST API ----------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "omnicenter.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["omnicenter.permissions.IsStaffMember"],
+    "DEFAULT_PAGINATION_CLASS": "omnicenter.pagination.Pagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "omnicenter.api_errors.exception_handler",
+    "DEFAULT_FILTER_BACKENDS": [],
+    "PAGE_SIZE": 50,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Omnicenter API",
+    "DESCRIPTION": "Customers, tickets, timelines and channels of an Omnicenter installation.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Inbound processing ------------------------------------------------------------------------
+INBOUND_MAX_ATTEMPTS = env.integer("INBOUND_MAX_ATTEMPTS", 8)
+INBOUND_SWEEP_BATCH = env.integer("INBOUND_SWEEP_BATCH", 500)
+INBOUND_STALE_AFTER = timedelta(seconds=env.integer("INBOUND_STALE_AFTER", 60))
+OUTBOUND_MAX_ATTEMPTS = env.integer("OUTBOUND_MAX_ATTEMPTS", 6)
+OUTBOUND_HTTP_TIMEOUT = env.integer("OUTBOUND_HTTP_TIMEOUT", 15)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.string("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

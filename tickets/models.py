@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Team(models.Model):
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="teams", verbose_name=_("members"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tag(models.Model):
+    name = models.CharField(_("name"), max_length=50, unique=True)
+
+    class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Ticket(models.Model):
+    class Status(models.TextChoices):
+        NEW = "new", _("New")
+        OPEN = "open", _("Open")
+        PENDING = "pending", _("Pending")
+        SOLVED = "solved", _("Solved")
+        CLOSED = "closed", _("Closed")
+
+    class Priority(models.TextChoices):
+        LOW = "low", _("Low")
+        NORMAL = "normal", _("Normal")
+        HIGH = "high", _("High")
+        URGENT = "urgent", _("Urgent")
+
+    PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    subject = models.CharField(_("subject"), max_length=300, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.NEW)
+    priority = models.CharField(_("priority"), max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="tickets", verbose_name=_("customer"))
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets", verbose_name=_("team"))
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_tickets",
+        verbose_name=_("assignee"),
+    )
+    origin_channel = models.ForeignKey(
+        "channels_inbound.Channel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("origin channel"),
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="tickets", verbose_name=_("tags"))
+    # A message on a closed ticket opens a new one that points back here.
+    follow_up_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="follow_ups")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    solved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # Bumped on every change; live events carry it so clients can drop stale refetches.
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        verbose_name = _("ticket")
+        verbose_name_plural = _("tickets")
+        ordering = ["-last_message_at", "-pk"]
+        indexes = [
+            models.Index(fields=["status", "team", "-last_message_at"]),
+            models.Index(fields=["assignee", "status"]),
+            models.Index(fields=["customer", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.number} {self.subject}"
+
+    @property
+    def number(self) -> int:
+        """The human-readable ticket number agents and customers quote (#1042)."""
+        return self.pk
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (self.Status.NEW, self.Status.OPEN, self.Status.PENDING)
+
+
+class TicketThread(models.Model):
+    """Maps a channel's conversation hint (an API `thread`, an email Message-ID) to a ticket."""
+
+    channel = models.ForeignKey("channels_inbound.Channel", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=500)
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="threads")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["channel", "key"], name="ticket_thread_unique")]
+
+
+class TimelineEntry(models.Model):
+    class Kind(models.TextChoices):
+        MESSAGE = "message", _("Message")
+        NOTE = "note", _("Internal note")
+        CALL = "call", _("Call")
+        EVENT = "event", _("System event")
+
+    class Direction(models.TextChoices):
+        INBOUND = "in", _("Inbound")
+        OUTBOUND = "out", _("Outbound")
+
+    class Delivery(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        UNKNOWN = "unknown", _("Outcome unknown")
+        SENT = "sent", _("Sent")
+        DELIVERED = "delivered", _("Delivered")
+        READ = "read", _("Read")
+        FAILED = "failed", _("Failed")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="entries")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    direction = models.CharField(max_length=3, choices=Direction.choices, blank=True)
+    channel = models.ForeignKey("channels_inbound.Channel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    identity = models.ForeignKey("customers.Identity", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    author_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    author_customer = models.ForeignKey("customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    inbound_event = models.ForeignKey(
+        "channels_inbound.InboundEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="entries"
+    )
+    text = models.TextField(blank=True)
+    html = models.TextField(blank=True)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    delivery_status = models.CharField(max_length=10, choices=Delivery.choices, blank=True)
+    delivery_error = models.TextField(blank=True)
+    delivery_attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    is_auto_reply = models.BooleanField(default=False)
+    # Structured details: call data, system event (what changed, from, to), provider extras.
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("timeline entry")
+        verbose_name_plural = _("timeline entries")
+        ordering = ["created_at", "pk"]
+        constraints = [
+            # Idempotency: one entry per provider message, whatever the number of deliveries.
+            models.UniqueConstraint(
+                fields=["channel", "direction", "provider_message_id"],
+                condition=~Q(provider_message_id=""),
+                name="entry_unique_provider_message",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["ticket", "created_at"]),
+            models.Index(
+                fields=["delivery_status", "next_attempt_at"],
+                condition=Q(delivery_status__in=["queued", "sending", "unknown"]),
+                name="entry_outbound_pending",
+            ),
+        ]
+
+    @property
+    def is_public(self) -> bool:
+        return self.kind in (self.Kind.MESSAGE, self.Kind.CALL)
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    # Unguessable and free of the sender's file name, which stays in `filename`.
+    return f"attachments/{instance.public_id.hex[:2]}/{instance.public_id.hex}"
+
+
+class Attachment(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    entry = models.ForeignKey(TimelineEntry, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=attachment_path, max_length=200)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")

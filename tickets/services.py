@@ -1,0 +1,287 @@
+"""Every write on tickets and their timelines (DESIGN.md step 7 and the outbound mirror)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from customers.models import Customer, Identity
+from omnicenter import events, roles
+from omnicenter.errors import Conflict, DomainError, NotAllowed
+from tickets.attachments import attachment_store
+from tickets.html import html_to_text, sanitize_html
+from tickets.models import Tag, Team, Ticket, TicketThread, TimelineEntry
+
+if TYPE_CHECKING:
+    from channels_inbound.base import InboundAttachment, NormalizedMessage
+    from channels_inbound.models import Channel, InboundEvent
+    from omnicenter.models import User
+
+S = Ticket.Status
+OPEN_STATUSES = (S.NEW, S.OPEN, S.PENDING)
+
+
+class TicketClosed(Conflict):
+    code = "ticket_closed"
+    default_message = _("The ticket is closed.")
+
+
+class NoReplyChannel(DomainError):
+    code = "no_reply_channel"
+
+
+def _subject_from(message: NormalizedMessage) -> str:
+    if message.subject:
+        return message.subject[:300]
+    text = (message.text or html_to_text(message.html)).strip().splitlines()
+    return (text[0] if text else "")[:120]
+
+
+def _lock(ticket_id: int) -> Ticket:
+    return Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
+
+
+def _bump(ticket: Ticket, fields: Iterable[str] = ()) -> None:
+    ticket.version = F("version") + 1
+    ticket.save(update_fields=["version", "updated_at", *fields])
+    ticket.refresh_from_db(fields=["version"])
+
+
+def _find_ticket_for(*, channel: Channel, customer: Customer, thread_keys: list[str]) -> Ticket | None:
+    """Thread hints first, then the customer's latest ticket on this channel's conversation."""
+    if thread_keys:
+        thread = (
+            TicketThread.objects.filter(channel=channel, key__in=thread_keys, ticket__customer=customer)
+            .select_related("ticket").order_by("-ticket__last_message_at").first()
+        )
+        if thread is not None:
+            return thread.ticket
+        # A thread we have never seen is a new conversation.
+        return None
+    return Ticket.objects.filter(customer=customer, origin_channel=channel).order_by("-last_message_at", "-pk").first()
+
+
+def timeline_append_inbound(
+    *, channel: Channel, customer: Customer, identity: Identity, message: NormalizedMessage,
+    event: InboundEvent | None = None,
+) -> TimelineEntry:
+    """Thread an inbound message into a ticket and append it to the timeline. Idempotent on the
+    provider message id; the caller holds the transaction."""
+    if message.provider_message_id:
+        existing = TimelineEntry.objects.filter(
+            channel=channel, direction=TimelineEntry.Direction.INBOUND, provider_message_id=message.provider_message_id
+        ).first()
+        if existing is not None:
+            return existing
+
+    now = timezone.now()
+    ticket = _find_ticket_for(channel=channel, customer=customer, thread_keys=message.thread_keys)
+    created = False
+    if ticket is not None:
+        ticket = _lock(ticket.pk)
+        if ticket.status == S.CLOSED:
+            follow_up_of, ticket = ticket, None
+        else:
+            follow_up_of = None
+    else:
+        follow_up_of = None
+    if ticket is None:
+        ticket = Ticket.objects.create(
+            subject=_subject_from(message), customer=customer, origin_channel=channel, team=channel.default_team,
+            follow_up_of=follow_up_of, last_message_at=now,
+        )
+        created = True
+
+    entry = TimelineEntry(
+        ticket=ticket, kind=TimelineEntry.Kind.MESSAGE, direction=TimelineEntry.Direction.INBOUND,
+        channel=channel, identity=identity, author_customer=customer, inbound_event=event,
+        text=message.text or html_to_text(message.html), html=sanitize_html(message.html),
+        provider_message_id=message.provider_message_id[:255], delivery_status=TimelineEntry.Delivery.RECEIVED,
+        is_auto_reply=message.is_auto_reply,
+        data={"sent_at": message.timestamp.isoformat()} if message.timestamp else {},
+    )
+    entry.save()
+    _store_attachments(entry, message.attachments)
+
+    for key in message.thread_keys:
+        try:
+            with transaction.atomic():
+                TicketThread.objects.get_or_create(channel=channel, key=key[:500], defaults={"ticket": ticket})
+        except IntegrityError:
+            pass
+
+    if created:
+        events.publish_ticket_event("ticket.created", ticket)
+        return entry
+    fields = ["last_message_at"]
+    ticket.last_message_at = now
+    if ticket.status == S.SOLVED and not message.is_auto_reply:
+        ticket.status, ticket.solved_at = S.OPEN, None
+        fields += ["status", "solved_at"]
+        _event_entry(ticket, by=None, action="reopened", data={"from": S.SOLVED, "to": S.OPEN})
+    elif ticket.status == S.PENDING and not message.is_auto_reply:
+        ticket.status = S.OPEN
+        fields.append("status")
+    _bump(ticket, fields)
+    events.publish_ticket_event("timeline.appended", ticket)
+    return entry
+
+
+def _store_attachments(entry: TimelineEntry, attachments: Iterable[InboundAttachment]) -> None:
+    for attachment in attachments:
+        attachment_store(entry=entry, filename=attachment.filename, data=attachment.data, claimed_type=attachment.content_type)
+
+
+def _event_entry(ticket: Ticket, *, by: User | None, action: str, data: dict) -> TimelineEntry:
+    return TimelineEntry.objects.create(
+        ticket=ticket, kind=TimelineEntry.Kind.EVENT, author_user=by, data={"action": action, **data}
+    )
+
+
+def reply_target(ticket: Ticket, channel: Channel | None = None, identity: Identity | None = None) -> tuple[Channel, Identity | None]:
+    """Where a reply goes: what the agent chose, else back where the customer last wrote from."""
+    if channel is not None:
+        if identity is not None and identity.customer_id != ticket.customer_id:
+            raise NoReplyChannel(_("That identity does not belong to this ticket's customer."))
+        return channel, identity
+    last_inbound = (
+        ticket.entries.filter(direction=TimelineEntry.Direction.INBOUND, channel__isnull=False, channel__is_active=True)
+        .select_related("channel", "identity").order_by("-created_at", "-pk").first()
+    )
+    if last_inbound is not None:
+        return last_inbound.channel, last_inbound.identity
+    if ticket.origin_channel is not None:
+        return ticket.origin_channel, identity
+    raise NoReplyChannel(_("This ticket has no channel to reply on; choose one."))
+
+
+@transaction.atomic
+def ticket_reply(
+    *, ticket: Ticket, by: User, text: str, html: str = "", channel: Channel | None = None,
+    identity: Identity | None = None, attachments: Iterable[InboundAttachment] = (),
+) -> TimelineEntry:
+    """Queue a public reply; `deliver_message` sends it after commit."""
+    from channels_inbound.delivery import enqueue_delivery
+
+    ticket = _lock(ticket.pk)
+    if ticket.status == S.CLOSED:
+        raise TicketClosed()
+    target_channel, target_identity = reply_target(ticket, channel, identity)
+    now = timezone.now()
+    entry = TimelineEntry.objects.create(
+        ticket=ticket, kind=TimelineEntry.Kind.MESSAGE, direction=TimelineEntry.Direction.OUTBOUND,
+        channel=target_channel, identity=target_identity, author_user=by,
+        text=text or html_to_text(html), html=sanitize_html(html),
+        delivery_status=TimelineEntry.Delivery.QUEUED, status_changed_at=now,
+    )
+    _store_attachments(entry, attachments)
+    fields = ["last_message_at"]
+    ticket.last_message_at = now
+    if ticket.first_response_at is None:
+        ticket.first_response_at = now
+        fields.append("first_response_at")
+    if ticket.status == S.NEW:
+        ticket.status = S.OPEN
+        fields.append("status")
+    _bump(ticket, fields)
+    transaction.on_commit(lambda: enqueue_delivery(entry.pk))
+    events.publish_ticket_event("timeline.appended", ticket)
+    return entry
+
+
+@transaction.atomic
+def ticket_add_note(*, ticket: Ticket, by: User, text: str, attachments: Iterable[InboundAttachment] = ()) -> TimelineEntry:
+    ticket = _lock(ticket.pk)
+    entry = TimelineEntry.objects.create(ticket=ticket, kind=TimelineEntry.Kind.NOTE, author_user=by, text=text)
+    _store_attachments(entry, attachments)
+    _bump(ticket)
+    events.publish_ticket_event("timeline.appended", ticket)
+    return entry
+
+
+@transaction.atomic
+def ticket_set_status(*, ticket: Ticket, status: str, by: User) -> Ticket:
+    ticket = _lock(ticket.pk)
+    if status == ticket.status:
+        return ticket
+    if ticket.status == S.CLOSED:
+        raise TicketClosed(_("A closed ticket cannot change; a new message opens a follow-up ticket."))
+    old = ticket.status
+    now = timezone.now()
+    ticket.status = status
+    ticket.solved_at = now if status == S.SOLVED else (ticket.solved_at if status == S.CLOSED else None)
+    ticket.closed_at = now if status == S.CLOSED else None
+    _event_entry(ticket, by=by, action="status", data={"from": old, "to": status})
+    _bump(ticket, ["status", "solved_at", "closed_at"])
+    events.publish_ticket_event("ticket.updated", ticket)
+    return ticket
+
+
+@transaction.atomic
+def ticket_set_priority(*, ticket: Ticket, priority: str, by: User) -> Ticket:
+    if not roles.is_supervisor(by):
+        raise NotAllowed(_("Only supervisors set priorities."))
+    ticket = _lock(ticket.pk)
+    if priority == ticket.priority:
+        return ticket
+    _event_entry(ticket, by=by, action="priority", data={"from": ticket.priority, "to": priority})
+    ticket.priority = priority
+    _bump(ticket, ["priority"])
+    events.publish_ticket_event("ticket.updated", ticket)
+    return ticket
+
+
+@transaction.atomic
+def ticket_assign(*, ticket: Ticket, agent: User | None, by: User) -> Ticket:
+    """Supervisors assign anyone; an agent may only take a ticket for themself or let it go."""
+    if not roles.is_supervisor(by) and agent is not None and agent.pk != by.pk:
+        raise NotAllowed(_("Only supervisors assign tickets to someone else."))
+    if agent is not None and not roles.is_agent(agent):
+        raise DomainError(_("%(name)s is not an agent.") % {"name": agent.display_name})
+    ticket = _lock(ticket.pk)
+    if not roles.is_supervisor(by) and agent is None and ticket.assignee_id not in (None, by.pk):
+        raise NotAllowed(_("Only supervisors unassign someone else's ticket."))
+    if (agent.pk if agent else None) == ticket.assignee_id:
+        return ticket
+    previous = ticket.assignee_id
+    _event_entry(ticket, by=by, action="assignee", data={"from": previous, "to": agent.pk if agent else None})
+    ticket.assignee = agent
+    _bump(ticket, ["assignee"])
+    events.publish_ticket_event("ticket.updated", ticket, previous_assignee_id=previous)
+    return ticket
+
+
+@transaction.atomic
+def ticket_set_team(*, ticket: Ticket, team: Team | None, by: User) -> Ticket:
+    if not roles.is_supervisor(by):
+        raise NotAllowed(_("Only supervisors move tickets between teams."))
+    ticket = _lock(ticket.pk)
+    if (team.pk if team else None) == ticket.team_id:
+        return ticket
+    previous = ticket.team_id
+    _event_entry(ticket, by=by, action="team", data={"from": previous, "to": team.pk if team else None})
+    ticket.team = team
+    _bump(ticket, ["team"])
+    events.publish_ticket_event("ticket.updated", ticket, previous_team_id=previous)
+    return ticket
+
+
+@transaction.atomic
+def ticket_set_tags(*, ticket: Ticket, tags: list[str], by: User) -> Ticket:
+    ticket = _lock(ticket.pk)
+    names = sorted({t.strip()[:50] for t in tags if t.strip()})
+    current = sorted(ticket.tags.values_list("name", flat=True))
+    if names == current:
+        return ticket
+    for name in names:
+        Tag.objects.get_or_create(name=name)
+    ticket.tags.set(Tag.objects.filter(name__in=names))
+    _event_entry(ticket, by=by, action="tags", data={"from": current, "to": names})
+    _bump(ticket)
+    events.publish_ticket_event("ticket.updated", ticket)
+    return ticket

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from tickets import views
+
+urlpatterns = [
+    path("", views.ticket_list, name="app-home"),
+    path("tickets/<int:ticket_id>/", views.ticket_detail, name="ticket-detail"),
+    path("tickets/<int:ticket_id>/reply/", views.ticket_reply, name="ticket-reply"),
+    path("tickets/<int:ticket_id>/update/", views.ticket_update, name="ticket-update"),
+    path("customers/<int:customer_id>/", views.customer_detail, name="customer-detail"),
+    path("attachments/<uuid:public_id>/", views.attachment_download, name="attachment-download"),
+]

@@ -1,0 +1,151 @@
+"""Agent pages under /app/. Plain, server-rendered; live updates re-fetch fragments (partials)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from customers.models import Customer
+from omnicenter import roles
+from omnicenter.errors import DomainError
+from tickets import selectors, services
+from tickets.api import _filter_tickets
+from tickets.forms import ComposerForm, TicketUpdateForm
+from tickets.models import Attachment
+
+OPEN = "new,open,pending"
+VIEWS = [
+    ("open", gettext_lazy("Open"), {"status": OPEN}),
+    ("mine", gettext_lazy("Mine"), {"status": OPEN, "assignee": "me"}),
+    ("unassigned", gettext_lazy("Unassigned"), {"status": OPEN, "assignee": "none"}),
+    ("solved", gettext_lazy("Solved"), {"status": "solved"}),
+    ("all", gettext_lazy("All"), {}),
+]
+
+
+def staff_required(view):
+    """Signed-in agents, supervisors and admins only; others are sent to sign in or refused."""
+
+    @login_required
+    def wrapped(request, *args, **kwargs):
+        if not roles.is_agent(request.user):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped
+
+
+@require_GET
+@staff_required
+def ticket_list(request):
+    view_key = request.GET.get("view", "open")
+    view = next((v for v in VIEWS if v[0] == view_key), VIEWS[0])
+    params = {**view[2], **({"q": request.GET["q"]} if request.GET.get("q") else {})}
+    queryset = _filter_tickets(selectors.tickets_list(request.user), params, request.user)
+    page = Paginator(queryset, 50).get_page(request.GET.get("page"))
+    context = {"page": page, "views": VIEWS, "current_view": view[0], "q": request.GET.get("q", "")}
+    template = "tickets/ticket_list.html"
+    if request.GET.get("fragment") == "list":
+        template += "#ticket-list"
+    return render(request, template, context)
+
+
+@require_GET
+@staff_required
+def ticket_detail(request, ticket_id: int):
+    ticket = selectors.ticket_for_agent(request.user, ticket_id)
+    context = {
+        "ticket": ticket,
+        "entries": selectors.ticket_timeline(ticket),
+        "composer": ComposerForm(),
+        "update_form": TicketUpdateForm(initial={
+            "status": ticket.status, "priority": ticket.priority, "team": ticket.team_id, "assignee": ticket.assignee_id,
+        }),
+        "can_supervise": roles.is_supervisor(request.user),
+    }
+    template = "tickets/ticket_detail.html"
+    if request.GET.get("fragment") == "timeline":
+        template += "#timeline"
+    return render(request, template, context)
+
+
+@require_POST
+@staff_required
+def ticket_reply(request, ticket_id: int):
+    ticket = selectors.ticket_for_agent(request.user, ticket_id)
+    form = ComposerForm(request.POST, request.FILES)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("ticket-detail", ticket_id=ticket.pk)
+    try:
+        if form.cleaned_data["kind"] == "note":
+            services.ticket_add_note(ticket=ticket, by=request.user, text=form.cleaned_data["text"], attachments=form.attachments())
+        else:
+            services.ticket_reply(ticket=ticket, by=request.user, text=form.cleaned_data["text"], attachments=form.attachments())
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect("ticket-detail", ticket_id=ticket.pk)
+
+
+@require_POST
+@staff_required
+def ticket_update(request, ticket_id: int):
+    ticket = selectors.ticket_for_agent(request.user, ticket_id)
+    form = TicketUpdateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Check the fields and try again."))
+        return redirect("ticket-detail", ticket_id=ticket.pk)
+    data = form.cleaned_data
+    try:
+        with transaction.atomic():
+            if data["team"] != ticket.team:
+                ticket = services.ticket_set_team(ticket=ticket, team=data["team"], by=request.user)
+            if data["assignee"] != ticket.assignee:
+                ticket = services.ticket_assign(ticket=ticket, agent=data["assignee"], by=request.user)
+            if data["priority"] != ticket.priority:
+                ticket = services.ticket_set_priority(ticket=ticket, priority=data["priority"], by=request.user)
+            if data["status"] != ticket.status:
+                ticket = services.ticket_set_status(ticket=ticket, status=data["status"], by=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Ticket updated."))
+    return redirect("ticket-detail", ticket_id=ticket_id)
+
+
+@require_GET
+@staff_required
+def customer_detail(request, customer_id: int):
+    customer = get_object_or_404(Customer.objects.select_related("organization"), pk=customer_id)
+    context = {
+        "customer": customer,
+        "identities": customer.identities.order_by("kind", "value"),
+        "tickets": selectors.tickets_visible_to(request.user).filter(customer=customer).select_related("team", "assignee").order_by("-last_message_at"),
+        "entries": selectors.customer_timeline(request.user, customer).filter(kind__in=["message", "call", "note"])[:200],
+    }
+    return render(request, "tickets/customer_detail.html", context)
+
+
+@require_GET
+@staff_required
+def attachment_download(request, public_id):
+    attachment = get_object_or_404(Attachment.objects.select_related("entry"), public_id=public_id)
+    # The permission check is the ticket's: 404 when the agent may not see it.
+    selectors.ticket_for_agent(request.user, attachment.entry.ticket_id)
+    response = FileResponse(attachment.file.open("rb"), as_attachment=True, filename=attachment.filename,
+                            content_type=attachment.content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
