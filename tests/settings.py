@@ -7,7 +7,9 @@ import os
 
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or "0"
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
-os.environ.setdefault("REDIS_URL", f"redis://127.0.0.1:6379/{1 + int(_worker) % 15}")
+# OC_REDIS_DB_BASE and OC_TEST_DB let several test runs share one machine without crosstalk.
+_redis_db = (int(os.environ.get("OC_REDIS_DB_BASE", "1")) + int(_worker)) % 16
+os.environ.setdefault("REDIS_URL", f"redis://127.0.0.1:6379/{_redis_db}")
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "XhwulRtxeiZybrhu4wx6Ti-G6_yBXzzOObUNcI5DKyc=")
 os.environ.setdefault("SECURE_COOKIES", "0")
@@ -19,6 +21,9 @@ os.environ.setdefault("OMNICENTER_VAR_DIR", f"/tmp/omnicenter-tests-{os.getpid()
 
 from omnicenter.settings import *  # noqa: E402,F403
 from omnicenter.settings import VAR_DIR  # noqa: E402
+
+if os.environ.get("OC_TEST_DB"):
+    DATABASES["default"]["TEST"] = {"NAME": "test_" + os.environ["OC_TEST_DB"]}  # noqa: F405
 
 # Tests that need a real broker and worker switch eager mode off themselves (tests/conftest.py).
 CELERY_TASK_ALWAYS_EAGER = True
