@@ -109,6 +109,9 @@ class ContactPreference(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["identity", "channel_kind"], name="preference_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.identity} on {self.channel_kind}"
+
 
 class MergeSuggestion(models.Model):
     """Two customers that one message tied together. Never merged automatically."""
@@ -129,6 +132,9 @@ class MergeSuggestion(models.Model):
         verbose_name_plural = _("merge suggestions")
         constraints = [models.UniqueConstraint(fields=["customer", "other"], name="merge_suggestion_unique_pair")]
 
+    def __str__(self) -> str:
+        return f"{self.customer} ~ {self.other}"
+
 
 class CustomerMerge(models.Model):
     """A merge, with exactly what moved, so that it can be undone."""
@@ -146,3 +152,6 @@ class CustomerMerge(models.Model):
         verbose_name = _("customer merge")
         verbose_name_plural = _("customer merges")
         ordering = ["-merged_at"]
+
+    def __str__(self) -> str:
+        return f"{self.other} → {self.into}"

@@ -49,3 +49,6 @@ class Heartbeat(models.Model):
 
     name = models.CharField(max_length=50, primary_key=True)
     at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.at:%Y-%m-%d %H:%M:%S}"

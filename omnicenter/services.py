@@ -12,7 +12,7 @@ from django.utils import timezone
 from omnicenter.models import ApiToken, User
 from omnicenter.roles import ROLES
 
-TOKEN_PREFIX = "oc_"
+TOKEN_PREFIX = "oc_"  # noqa: S105 (a public prefix, not a secret)
 
 
 def hash_token(key: str) -> str:

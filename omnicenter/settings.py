@@ -234,6 +234,9 @@ if not EMBEDDED:
     SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", False)
+    # Preloading commits the whole domain to HTTPS in browsers for months; an operator opts in with
+    # SECURE_HSTS_PRELOAD=1. Leaving it off is a choice, so `check --deploy` does not warn about it.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
     if env.boolean("TRUST_X_FORWARDED_PROTO", True):
         # Production always sits behind the proxy of docker-compose.yml, which sets this header.
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -312,6 +315,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `kind` choice field; name the channel's one so the schema stays stable.
+    "ENUM_NAME_OVERRIDES": {"ChannelKindEnum": "channels_inbound.models.Channel.Kind"},
 }
 
 # --- Inbound processing ------------------------------------------------------------------------

@@ -26,10 +26,8 @@ def _membership_changed(sender, instance, action, pk_set, reverse, **kwargs) -> 
         return
     from tickets.models import Team
 
-    if isinstance(instance, Team):
-        user_ids = pk_set or set()
-    else:
-        user_ids = {instance.pk}
+    # Team.members.add(user) gives the team as instance; user.teams.add(team) gives the user.
+    user_ids = (pk_set or set()) if isinstance(instance, Team) else {instance.pk}
     for user_id in user_ids:
         events.publish_membership_changed(user_id)
 

@@ -10,6 +10,8 @@ from rest_framework.test import APIClient
 
 from tests.factories import CustomerFactory, IdentityFactory, TeamFactory, UserFactory, make_channel
 
+pytest_plugins = ["tests.httpserver"]
+
 
 @dataclass
 class People:

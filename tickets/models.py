@@ -109,6 +109,9 @@ class TicketThread(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["channel", "key"], name="ticket_thread_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.key} → #{self.ticket_id}"
+
 
 class TimelineEntry(models.Model):
     class Kind(models.TextChoices):
@@ -179,6 +182,9 @@ class TimelineEntry(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on #{self.ticket_id}"
+
     @property
     def is_public(self) -> bool:
         return self.kind in (self.Kind.MESSAGE, self.Kind.CALL)
@@ -202,3 +208,6 @@ class Attachment(models.Model):
     class Meta:
         verbose_name = _("attachment")
         verbose_name_plural = _("attachments")
+
+    def __str__(self) -> str:
+        return self.filename

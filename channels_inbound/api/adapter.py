@@ -182,11 +182,10 @@ class ApiAdapter(Adapter):
             raise TransientSendError(f"HTTP {response.status_code}")
         if response.status_code >= 300:
             raise PermanentSendError(f"HTTP {response.status_code}: {response.text[:300]}")
-        provider_id = ""
         try:
             provider_id = str((response.json() or {}).get("id", ""))[:255]
-        except ValueError:
-            pass
+        except (ValueError, AttributeError):
+            provider_id = ""  # a 2xx without a JSON object is still accepted
         return SendResult(provider_message_id=provider_id)
 
     def webhook_urls(self, channel: Channel) -> dict[str, str]:
