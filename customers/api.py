@@ -30,7 +30,8 @@ class MergeSerializer(serializers.ModelSerializer):
 
 class CustomerSerializer(serializers.ModelSerializer):
     identities = IdentitySerializer(many=True, read_only=True)
-    organization = serializers.CharField(source="organization.name", read_only=True, default=None)
+    # A method field: a dotted source with a default is skipped in PATCH responses (DRF's partial).
+    organization = serializers.SerializerMethodField()
 
     class Meta:
         model = Customer
@@ -39,6 +40,9 @@ class CustomerSerializer(serializers.ModelSerializer):
             "identities", "merged_into", "created_at", "updated_at",
         ]
         read_only_fields = ["id", "public_id", "merged_into", "created_at", "updated_at"]
+
+    def get_organization(self, obj) -> str | None:
+        return obj.organization.name if obj.organization_id else None
 
     def validate_attributes(self, value):
         if not isinstance(value, dict):
@@ -128,7 +132,10 @@ class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.U
     def unmerge(self, request, pk=None):
         """Undo a merge into this customer, restoring exactly what moved."""
         into = self.get_object()
-        merge = get_object_or_404(CustomerMerge, pk=request.data.get("merge") if isinstance(request.data.get("merge"), int) else None, into=into)
+        merge_id = request.data.get("merge")
+        if not isinstance(merge_id, int):
+            return Response({"merge": [_("Give the id of the merge to undo.")]}, status=400)
+        merge = get_object_or_404(CustomerMerge, pk=merge_id, into=into)
         services.customer_unmerge(merge=merge, by=request.user)
         merge.refresh_from_db()
         return Response(MergeSerializer(merge).data)

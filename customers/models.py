@@ -88,8 +88,11 @@ class Identity(models.Model):
             models.UniqueConstraint(
                 fields=["kind", "namespace", "value"], condition=Q(verified=True), name="identity_unique_verified"
             ),
+            # A customer may hold a verified identity and an unverified claim of the same value
+            # (a merge brings them together); one unverified claim per value is enough.
             models.UniqueConstraint(
-                fields=["customer", "kind", "namespace", "value"], name="identity_unique_per_customer"
+                fields=["customer", "kind", "namespace", "value"], condition=Q(verified=False),
+                name="identity_unique_claim_per_customer",
             ),
         ]
         indexes = [models.Index(fields=["kind", "value"])]

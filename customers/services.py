@@ -74,18 +74,21 @@ def customer_resolve(
         for identity in Identity.objects.filter(_claims_query(verified), verified=True).select_related("customer"):
             known[(identity.kind, identity.namespace, identity.value)] = identity
 
+    # A merge leaves behind a verified identity that `into` held as an unverified claim: its
+    # messages belong to the surviving customer, never to the merged one.
+    owners = {key: _survivor(identity.customer) for key, identity in known.items()}
     created = False
-    customer = next((known[c.key].customer for c in verified if c.key in known), None)
+    customer = next((owners[c.key] for c in verified if c.key in owners), None)
     if customer is None:
         name = display_name or next((c.display_name for c in claims if c.display_name), "")
         customer = Customer.objects.create(display_name=name[:200], language=language[:8])
         created = True
 
     for c in verified:
-        identity = known.get(c.key)
-        if identity is not None and identity.customer_id != customer.pk:
+        owner = owners.get(c.key)
+        if owner is not None and owner.pk != customer.pk:
             merge_suggestion_record(
-                customer=customer, other=identity.customer,
+                customer=customer, other=owner,
                 reason=f"{c.kind} {c.value} belongs to another customer than a message's other identities",
             )
 
@@ -100,12 +103,18 @@ def customer_resolve(
             primary = identity
     assert primary is not None
     Identity.objects.filter(pk__in=[i.pk for i in known.values()]).update(last_seen_at=timezone.now())
-    if primary.customer_id != customer.pk:
+    if primary.customer_id != customer.pk and _survivor(primary.customer).pk != customer.pk:
         # Lost a race for a brand-new sender: the concurrent writer's customer owns the identity.
         if created and not customer.identities.exists():
             customer.delete()
         return Resolution(customer=primary.customer, identity=primary, created=False)
     return Resolution(customer=customer, identity=primary, created=created)
+
+
+def _survivor(customer: Customer) -> Customer:
+    while customer.merged_into_id:
+        customer = Customer.objects.get(pk=customer.merged_into_id)
+    return customer
 
 
 def _identity_attach(*, customer: Customer, claim: IdentityClaim) -> Identity:
@@ -181,9 +190,9 @@ def customer_merge(*, into: Customer, other: Customer, by: User | None) -> Custo
             raise MergeNotAllowed(_("%(name)s was already merged or erased.") % {"name": c})
 
     into_before = _profile(into)
-    existing = set(into.identities.values_list("kind", "namespace", "value"))
+    existing = set(into.identities.values_list("kind", "namespace", "value", "verified"))
     identity_ids = [
-        i.pk for i in other.identities.all() if (i.kind, i.namespace, i.value) not in existing
+        i.pk for i in other.identities.all() if (i.kind, i.namespace, i.value, i.verified) not in existing
     ]
     ticket_ids = list(Ticket.objects.filter(customer=other).values_list("pk", flat=True))
     suggestion_ids = list(
@@ -304,10 +313,14 @@ def customer_erase(*, customer: Customer, by: User | None) -> None:
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     if customer.erased_at:
         return
+    # Customers merged into this one are the same person: their profiles and leftover identities go too.
+    for absorbed in Customer.objects.filter(merged_into=customer, erased_at__isnull=True):
+        customer_erase(customer=absorbed, by=by)
     tickets = Ticket.objects.filter(customer=customer)
     entries = TimelineEntry.objects.filter(ticket__in=tickets)
-    for attachment in Attachment.objects.filter(entry__in=entries):
-        attachment.file.delete(save=False)
+    # Files go after commit: a rollback must not leave rows pointing at deleted files.
+    files = [(a.file.storage, a.file.name) for a in Attachment.objects.filter(entry__in=entries)]
+    transaction.on_commit(lambda: [storage.delete(name) for storage, name in files])
     Attachment.objects.filter(entry__in=entries).delete()
     InboundEvent.objects.filter(entries__in=entries).update(payload={}, headers={})
     entries.filter(kind__in=[TimelineEntry.Kind.MESSAGE, TimelineEntry.Kind.CALL]).update(

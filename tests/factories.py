@@ -82,3 +82,10 @@ class EntryFactory(factory.django.DjangoModelFactory):
     kind = TimelineEntry.Kind.MESSAGE
     direction = TimelineEntry.Direction.INBOUND
     text = factory.Faker("sentence")
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "customers.Organization"
+
+    name = factory.Sequence(lambda n: f"Organization {n}")
