@@ -39,10 +39,15 @@ ENV PATH=/app/.venv/bin:$PATH \
 
 # A throwaway key so settings import during the build; the real SECRET_KEY comes from the
 # environment at run time and is never baked into the image.
+# DEBUG=0 selects the manifest static storage that production serves; the build-only Fernet key
+# keeps settings from generating a key file into the image.
 ARG SECRET_KEY=build-only-not-a-secret
-RUN SECRET_KEY="$SECRET_KEY" python manage.py collectstatic --noinput \
+ARG FIELD_ENCRYPTION_KEYS=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=
+RUN export SECRET_KEY="$SECRET_KEY" FIELD_ENCRYPTION_KEYS="$FIELD_ENCRYPTION_KEYS" DEBUG=0 \
+    && python manage.py collectstatic --noinput \
     && mkdir -p locale \
-    && SECRET_KEY="$SECRET_KEY" python manage.py compilemessages --ignore .venv \
+    && python manage.py compilemessages --ignore .venv \
+    && rm -f var/secret_key var/field_encryption_key \
     && mkdir -p var/media
 
 # ---------------------------------------------------------------------------------------------

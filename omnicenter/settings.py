@@ -179,6 +179,9 @@ else:
                         "address": REDIS_URL,
                         "max_connections": env.integer("CHANNELS_REDIS_POOL", 500),
                         "socket_connect_timeout": 2,
+                        # Above channels_redis's 5 s BZPOPMIN: redis-py 8 defaults to a 5 s read
+                        # timeout, which killed every socket idle for 5 s.
+                        "socket_timeout": 15,
                     }
                 ],
                 "capacity": env.integer("CHANNELS_CAPACITY", 2000),
@@ -199,7 +202,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A broker outage must not hold a webhook answer: publish once, log, let the sweep catch up.
 CELERY_TASK_PUBLISH_RETRY = False
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 2, "visibility_timeout": 3600}
+# max_retries 0: without it kombu retries the publish connection for ~7 s (its own connect timeout).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 1, "socket_timeout": 2, "visibility_timeout": 3600, "max_retries": 0,
+}
 CELERY_TASK_DEFAULT_QUEUE = "omnicenter"
 # Every periodic job lives here (STYLE.md rule 12). Embedded mode runs the same schedule in-process.
 CELERY_BEAT_SCHEDULE = {

@@ -24,18 +24,24 @@ def remember_language(sender, request, user, **kwargs) -> None:
 def _membership_changed(sender, instance, action, pk_set, reverse, **kwargs) -> None:
     if action not in ("post_add", "post_remove", "post_clear"):
         return
+    from django.contrib.auth.models import Group
+
     from tickets.models import Team
 
-    # Team.members.add(user) gives the team as instance; user.teams.add(team) gives the user.
-    user_ids = (pk_set or set()) if isinstance(instance, Team) else {instance.pk}
+    # Team.members.add(user) gives the team as instance; user.teams.add(team) gives the user. Role
+    # groups decide what a socket may see too: group.user_set.add(user) gives the group.
+    user_ids = (pk_set or set()) if isinstance(instance, Team | Group) else {instance.pk}
     for user_id in user_ids:
         events.publish_membership_changed(user_id)
 
 
 def connect_membership_signal() -> None:
+    from django.contrib.auth import get_user_model
+
     from tickets.models import Team
 
     m2m_changed.connect(_membership_changed, sender=Team.members.through, dispatch_uid="oc-membership")
+    m2m_changed.connect(_membership_changed, sender=get_user_model().groups.through, dispatch_uid="oc-roles")
 
 
 connect_membership_signal()

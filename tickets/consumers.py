@@ -3,12 +3,16 @@ forwards events. No domain logic here (STYLE.md rule 9)."""
 
 from __future__ import annotations
 
+import json
+from collections import deque
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from omnicenter import events, roles
 
 UNAUTHORIZED = 4401
+RECENT_EVENTS = 64  # remembered per socket to drop the copies that arrive through other groups
 
 
 @database_sync_to_async
@@ -30,6 +34,7 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         session = self.scope.get("session")
         self.joined: list[str] = []
+        self.recent_events: deque[str] = deque(maxlen=RECENT_EVENTS)
         if user is None or not user.is_authenticated or session is None or not session.session_key:
             await self.close(code=UNAUTHORIZED)
             return
@@ -58,6 +63,12 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "pong"})
 
     async def oc_event(self, message: dict) -> None:
+        # An event is sent to each of its groups, and a socket in several of them (team, agent,
+        # supervisors) gets one copy per group: forward it once.
+        key = json.dumps(message["event"], sort_keys=True)
+        if key in self.recent_events:
+            return
+        self.recent_events.append(key)
         await self.send_json(message["event"])
 
     async def oc_session_closed(self, message: dict) -> None:

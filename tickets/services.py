@@ -108,6 +108,11 @@ def timeline_append_inbound(
     entry.save()
     _store_attachments(entry, message.attachments)
 
+    if follow_up_of is not None:
+        # The conversation goes on in the follow-up: else every later message on the thread would
+        # find the closed ticket again and open yet another follow-up.
+        TicketThread.objects.filter(channel=channel, key__in=[k[:500] for k in message.thread_keys],
+                                    ticket=follow_up_of).update(ticket=ticket)
     for key in message.thread_keys:
         try:
             with transaction.atomic():
@@ -229,6 +234,8 @@ def ticket_set_priority(*, ticket: Ticket, priority: str, by: User) -> Ticket:
     ticket = _lock(ticket.pk)
     if priority == ticket.priority:
         return ticket
+    if ticket.status == S.CLOSED:
+        raise TicketClosed()
     _event_entry(ticket, by=by, action="priority", data={"from": ticket.priority, "to": priority})
     ticket.priority = priority
     _bump(ticket, ["priority"])
@@ -248,6 +255,8 @@ def ticket_assign(*, ticket: Ticket, agent: User | None, by: User) -> Ticket:
         raise NotAllowed(_("Only supervisors unassign someone else's ticket."))
     if (agent.pk if agent else None) == ticket.assignee_id:
         return ticket
+    if ticket.status == S.CLOSED:
+        raise TicketClosed()
     previous = ticket.assignee_id
     _event_entry(ticket, by=by, action="assignee", data={"from": previous, "to": agent.pk if agent else None})
     ticket.assignee = agent
@@ -263,6 +272,8 @@ def ticket_set_team(*, ticket: Ticket, team: Team | None, by: User) -> Ticket:
     ticket = _lock(ticket.pk)
     if (team.pk if team else None) == ticket.team_id:
         return ticket
+    if ticket.status == S.CLOSED:
+        raise TicketClosed()
     previous = ticket.team_id
     _event_entry(ticket, by=by, action="team", data={"from": previous, "to": team.pk if team else None})
     ticket.team = team
@@ -278,6 +289,8 @@ def ticket_set_tags(*, ticket: Ticket, tags: list[str], by: User) -> Ticket:
     current = sorted(ticket.tags.values_list("name", flat=True))
     if names == current:
         return ticket
+    if ticket.status == S.CLOSED:
+        raise TicketClosed()
     for name in names:
         Tag.objects.get_or_create(name=name)
     ticket.tags.set(Tag.objects.filter(name__in=names))

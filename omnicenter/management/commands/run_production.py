@@ -32,6 +32,8 @@ class Command(BaseCommand):
         ws_port = ws_port or port + 1
         call_command("migrate", interactive=False, verbosity=1)
         call_command("compilemessages_if_needed")
+        # DEBUG is off here, so pages need the manifest that whitenoise's storage reads.
+        call_command("collectstatic", interactive=False, verbosity=0)
         if os.environ.get("DEMO_DATA") == "1":
             call_command("demo_data")
         env = dict(os.environ)

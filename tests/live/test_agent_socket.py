@@ -1,0 +1,285 @@
+"""`/ws/agent/`: who receives which live event (omnicenter/events.py), and when a socket is closed.
+
+Over the network against the real ASGI server (the `websockets` client), and in-process through
+asgiref's ApplicationCommunicator. Both use the real Redis channel layer. "Does not receive"
+is asserted by order, never by waiting: the channel layer delivers one consumer's messages in the
+order they were sent, so when an event the socket must get arrives first, an earlier event it must
+not get was never delivered.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from asgiref.sync import async_to_sync
+from asgiref.testing import ApplicationCommunicator
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.test import Client
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from omnicenter import events
+from omnicenter.services import user_set_role
+from tests.conftest import ApiChannel, message
+from tests.factories import UserFactory, make_channel
+from tests.servers import session_key_for
+from tickets.consumers import UNAUTHORIZED
+from tickets.models import Ticket
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("asgi")]
+
+WAIT = 10  # seconds: how long a socket may take to get a message, not a speed requirement
+
+
+@pytest.fixture
+def b_channel(people) -> ApiChannel:
+    channel, generated = make_channel(name="Team B API", default_team=people.team_b)
+    return ApiChannel(channel=channel, secret=generated["secret"])
+
+
+def next_event(ws) -> dict:
+    return json.loads(ws.recv(timeout=WAIT))
+
+
+def ticket_from(api: ApiChannel, external_id: str) -> Ticket:
+    return Ticket.objects.get(entries__provider_message_id=external_id, origin_channel=api.channel)
+
+
+def created(ticket: Ticket) -> dict:
+    return {"type": "ticket.created", "ticket": ticket.pk, "version": ticket.version}
+
+
+def marker(name: str) -> dict:
+    return {"type": "marker", "marker": name}
+
+
+def sync_point(user, name: str) -> None:
+    """Put a marker behind everything already sent to `user`'s sockets (their personal group): once
+    it arrives, the socket has handled all of that, e.g. re-joined its groups."""
+    events.send_now([events.agent_group(user.pk)], {"type": "oc.event", "event": marker(name)})
+
+
+# --- The real ASGI server, the `websockets` client ---------------------------------------------------
+
+
+def test_anonymous_connection_is_refused(asgi_server, people):
+    with pytest.raises(InvalidStatus) as refused:
+        asgi_server.agent_socket()
+    assert refused.value.response.status_code == 403
+
+
+def test_session_cookie_that_is_not_a_session_is_refused(asgi_server, people):
+    with pytest.raises(InvalidStatus) as refused:
+        asgi_server.agent_socket("not-a-session-at-all-0123456789")
+    assert refused.value.response.status_code == 403
+
+
+def test_signed_in_user_without_a_staff_role_is_refused(asgi_server, people):
+    nobody = UserFactory(username="no_role")
+    with pytest.raises(InvalidStatus) as refused:
+        asgi_server.agent_socket(session_key_for(nobody))
+    assert refused.value.response.status_code == 403
+
+
+def test_foreign_origin_is_rejected_even_with_a_valid_session(asgi_server, people):
+    with pytest.raises(InvalidStatus) as refused:
+        asgi_server.agent_socket(session_key_for(people.agent_a), origin="http://evil.example")
+    assert refused.value.response.status_code == 403
+
+
+def test_agent_receives_own_team_ticket_and_not_other_teams(asgi_server, people, api_channel, b_channel):
+    with asgi_server.agent_socket(session_key_for(people.agent_a)) as ws:
+        assert asgi_server.post_inbound(b_channel, message("b-1", "For team B")).status_code == 202
+        assert asgi_server.post_inbound(api_channel, message("a-1", "For team A")).status_code == 202
+
+        assert next_event(ws) == created(ticket_from(api_channel, "a-1"))
+
+
+def test_supervisor_receives_both_teams_tickets_once_each(asgi_server, people, api_channel, b_channel):
+    # The supervisor is in team A, team B and `supervisors`: three groups, one copy on the socket.
+    with asgi_server.agent_socket(session_key_for(people.supervisor)) as ws:
+        asgi_server.post_inbound(b_channel, message("b-1", "For team B"))
+        asgi_server.post_inbound(api_channel, message("a-1", "For team A"))
+        sync_point(people.supervisor, "end")
+
+        assert next_event(ws) == created(ticket_from(b_channel, "b-1"))
+        assert next_event(ws) == created(ticket_from(api_channel, "a-1"))
+        assert next_event(ws) == marker("end")
+
+
+def test_follow_up_message_is_announced_as_timeline_appended_with_new_version(asgi_server, people, api_channel):
+    with asgi_server.agent_socket(session_key_for(people.agent_a)) as ws:
+        asgi_server.post_inbound(api_channel, {**message("a-1", "First"), "thread": "t-1"})
+        first = next_event(ws)
+        asgi_server.post_inbound(api_channel, {**message("a-2", "Second"), "thread": "t-1"})
+
+        ticket = Ticket.objects.get(pk=first["ticket"])
+        assert next_event(ws) == {"type": "timeline.appended", "ticket": ticket.pk, "version": ticket.version}
+        assert ticket.version == first["version"] + 1
+        assert ticket.entries.count() == 2
+
+
+def test_logout_closes_that_sessions_socket_with_4401_and_no_other(asgi_server, people, api_channel):
+    session = session_key_for(people.agent_a)
+    other_session = session_key_for(people.agent_a)
+    with asgi_server.agent_socket(session) as ws, asgi_server.agent_socket(other_session) as other:
+        browser = Client()
+        browser.cookies[settings.SESSION_COOKIE_NAME] = session
+        assert browser.post("/accounts/logout/").status_code == 302
+
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=WAIT)
+        assert closed.value.rcvd.code == UNAUTHORIZED
+        asgi_server.post_inbound(api_channel, message("a-1"))
+        assert next_event(other) == created(ticket_from(api_channel, "a-1"))
+
+
+def test_joining_a_team_starts_its_events_without_reconnecting(asgi_server, people, b_channel):
+    with asgi_server.agent_socket(session_key_for(people.agent_a)) as ws:
+        people.team_b.members.add(people.agent_a)
+        sync_point(people.agent_a, "joined")
+        assert next_event(ws) == marker("joined")
+
+        asgi_server.post_inbound(b_channel, message("b-1", "For team B"))
+
+        assert next_event(ws) == created(ticket_from(b_channel, "b-1"))
+
+
+def test_leaving_a_team_stops_its_events_without_reconnecting(asgi_server, people, api_channel):
+    with asgi_server.agent_socket(session_key_for(people.agent_a)) as ws:
+        people.team_a.members.remove(people.agent_a)
+        sync_point(people.agent_a, "left")
+        assert next_event(ws) == marker("left")
+
+        asgi_server.post_inbound(api_channel, message("a-1", "For team A"))
+        sync_point(people.agent_a, "after")
+
+        assert next_event(ws) == marker("after")
+
+
+def test_losing_every_staff_role_closes_the_socket(asgi_server, people):
+    with asgi_server.agent_socket(session_key_for(people.agent_a)) as ws:
+        people.agent_a.groups.clear()
+
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=WAIT)
+        assert closed.value.rcvd.code == UNAUTHORIZED
+
+
+def test_supervisor_demoted_to_agent_stops_getting_other_teams_events(asgi_server, people, b_channel):
+    boss = UserFactory(username="boss", role="supervisor")
+    with asgi_server.agent_socket(session_key_for(boss)) as ws:
+        user_set_role(user=boss, role="agent")
+        sync_point(boss, "demoted")
+        assert next_event(ws) == marker("demoted")
+
+        asgi_server.post_inbound(b_channel, message("b-1", "For team B"))
+        sync_point(boss, "after")
+
+        assert next_event(ws) == marker("after")
+
+
+# --- In-process: the ASGI application driven by asgiref's ApplicationCommunicator -------------------
+# (channels.testing.WebsocketCommunicator is this same communicator with shortcuts, but importing
+# channels.testing requires daphne, a second ASGI server that Omnicenter does not install.)
+
+
+class InProcessSocket:
+    def __init__(self, session_key: str | None = None, origin: bytes = b"http://127.0.0.1"):
+        from omnicenter.asgi import application
+
+        headers = [(b"host", b"127.0.0.1"), (b"origin", origin)]
+        if session_key:
+            headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={session_key}".encode()))
+        scope = {
+            "type": "websocket", "path": "/ws/agent/", "raw_path": b"/ws/agent/", "query_string": b"",
+            "headers": headers, "subprotocols": [], "client": ["127.0.0.1", 50000], "server": ["127.0.0.1", 80],
+        }
+        self.app = ApplicationCommunicator(application, scope)
+
+    async def connect(self) -> tuple[bool, int | None]:
+        await self.app.send_input({"type": "websocket.connect"})
+        answer = await self.app.receive_output(WAIT)
+        return answer["type"] == "websocket.accept", answer.get("code")
+
+    async def send_json(self, data: dict) -> None:
+        await self.app.send_input({"type": "websocket.receive", "text": json.dumps(data)})
+
+    async def receive(self) -> dict:
+        return await self.app.receive_output(WAIT)
+
+    async def receive_json(self) -> dict:
+        frame = await self.receive()
+        assert frame["type"] == "websocket.send", frame
+        return json.loads(frame["text"])
+
+    async def disconnect(self) -> None:
+        await self.app.send_input({"type": "websocket.disconnect", "code": 1000})
+        await self.app.wait(WAIT)
+
+
+def test_in_process_anonymous_connection_is_closed_with_4401(people):
+    async def scenario():
+        ws = InProcessSocket()
+        outcome = await ws.connect()
+        await ws.app.wait(WAIT)
+        return outcome
+
+    assert async_to_sync(scenario)() == (False, UNAUTHORIZED)
+
+
+def test_in_process_foreign_origin_is_refused(people):
+    session = session_key_for(people.agent_a)
+
+    async def scenario():
+        ws = InProcessSocket(session, origin=b"https://evil.example")
+        connected, _code = await ws.connect()
+        await ws.app.wait(WAIT)
+        return connected
+
+    assert async_to_sync(scenario)() is False
+
+
+def test_in_process_agent_gets_team_events_only_and_logout_closes_4401(people, api_channel, b_channel, post_inbound):
+    session = session_key_for(people.agent_a)
+    browser = Client()
+    browser.cookies[settings.SESSION_COOKIE_NAME] = session
+
+    async def scenario():
+        ws = InProcessSocket(session)
+        connected, _ = await ws.connect()
+        assert connected
+        await database_sync_to_async(post_inbound)(b_channel, message("b-1", "For team B"))
+        await database_sync_to_async(post_inbound)(api_channel, message("a-1", "For team A"))
+        first = await ws.receive_json()
+        await database_sync_to_async(browser.post)("/accounts/logout/")
+        closed = await ws.receive()
+        await ws.disconnect()
+        return first, closed
+
+    first, closed = async_to_sync(scenario)()
+
+    assert first == created(ticket_from(api_channel, "a-1"))
+    assert (closed["type"], closed["code"]) == ("websocket.close", UNAUTHORIZED)
+
+
+def test_in_process_supervisor_gets_both_teams_and_answers_ping(people, api_channel, b_channel, post_inbound):
+    session = session_key_for(people.supervisor)
+
+    async def scenario():
+        ws = InProcessSocket(session)
+        connected, _ = await ws.connect()
+        assert connected
+        await ws.send_json({"type": "ping"})
+        pong = await ws.receive_json()
+        await database_sync_to_async(post_inbound)(b_channel, message("b-1", "For team B"))
+        await database_sync_to_async(post_inbound)(api_channel, message("a-1", "For team A"))
+        received = [await ws.receive_json() for _ in range(2)]
+        await ws.disconnect()
+        return pong, received
+
+    pong, received = async_to_sync(scenario)()
+
+    assert pong == {"type": "pong"}
+    assert received == [created(ticket_from(b_channel, "b-1")), created(ticket_from(api_channel, "a-1"))]
