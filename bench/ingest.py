@@ -142,8 +142,9 @@ ID_BASES = {"customers_customer": "cb", "customers_identity": "ib", "tickets_tic
 class Seeder:
     """Realistic history at scale: distinct customers with email identities, tickets with entries."""
 
-    def __init__(self, *, channel_id: int):
+    def __init__(self, *, channel_id: int, db_name: str = DB_NAME):
         self.channel_id = channel_id
+        self.url = common.database_url(db_name)
         self.seeded = 0  # seeded customers so far, numbered 1..seeded
         # The whole history lies in the past, before any message of the benchmark.
         self.t0 = datetime.now(UTC) - timedelta(days=400)
@@ -151,7 +152,7 @@ class Seeder:
     def _connect(self):
         import psycopg
 
-        return psycopg.connect(common.database_url(DB_NAME), connect_timeout=5)
+        return psycopg.connect(self.url, connect_timeout=5)
 
     def entries(self) -> int:
         with self._connect() as conn:
@@ -191,7 +192,7 @@ class Seeder:
     def analyze(self) -> None:
         import psycopg
 
-        with psycopg.connect(common.database_url(DB_NAME), autocommit=True) as conn:
+        with psycopg.connect(self.url, autocommit=True) as conn:
             for table in SEED_TABLES:
                 conn.execute(f"VACUUM (ANALYZE) {table}")
 

@@ -1,16 +1,74 @@
-from django.contrib import admin
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
+from channels_inbound import registry
 from channels_inbound.models import Channel, InboundEvent
-from channels_inbound.services import inbound_event_retry
+from channels_inbound.services import channel_create, channel_update, inbound_event_retry
+
+
+class ChannelAdminForm(forms.ModelForm):
+    """Validates settings with the kind's adapter; secret settings are moved to encrypted storage."""
+
+    class Meta:
+        model = Channel
+        fields = ["name", "kind", "is_active", "default_team", "settings"]
+
+    def clean(self):
+        data = super().clean()
+        kind = data.get("kind") or (self.instance.kind if self.instance.pk else None)
+        if self.instance.pk and kind != self.instance.kind:
+            self.add_error("kind", _("The kind of a channel cannot change."))
+            return data
+        adapter = registry.adapter_for(kind) if kind else None
+        if adapter is None:
+            self.add_error("kind", _("Channels of this kind are not available yet."))
+            return data
+        raw = data.get("settings") or {}
+        if not isinstance(raw, dict):
+            self.add_error("settings", _("Settings must be a JSON object."))
+            return data
+        serializer = adapter.settings_serializer(data=raw)
+        if not serializer.is_valid():
+            self.add_error("settings", str(dict(serializer.errors)))
+        unknown = set(raw) - set(serializer.fields)
+        if unknown:
+            self.add_error("settings", _("Unknown settings: %(keys)s") % {"keys": ", ".join(sorted(unknown))})
+        return data
 
 
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
+    form = ChannelAdminForm
     list_display = ("name", "kind", "key", "is_active", "default_team", "rejected_requests", "last_rejected_at")
     list_filter = ("kind", "is_active")
-    readonly_fields = ("key", "rejected_requests", "last_rejected_at", "created_at")
-    fields = ("name", "kind", "key", "is_active", "default_team", "settings", "rejected_requests", "last_rejected_at", "created_at")
+    readonly_fields = ("key", "webhook_urls", "rejected_requests", "last_rejected_at", "created_at")
+    fields = ("name", "kind", "key", "is_active", "default_team", "settings", "webhook_urls",
+              "rejected_requests", "last_rejected_at", "created_at")
+
+    @admin.display(description=_("webhook URLs"))
+    def webhook_urls(self, obj) -> str:
+        adapter = registry.adapter_for(obj.kind) if obj and obj.pk else None
+        return ", ".join(f"{k}: {v}" for k, v in adapter.webhook_urls(obj).items()) if adapter else "—"
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if change:
+            channel_update(channel=obj, name=data["name"], settings_data=data.get("settings") or {},
+                           is_active=data["is_active"], default_team=data.get("default_team"))
+            return
+        channel, generated = channel_create(kind=data["kind"], name=data["name"],
+                                            settings_data=data.get("settings") or {},
+                                            default_team=data.get("default_team"))
+        if not data["is_active"]:
+            channel_update(channel=channel, is_active=False)
+        obj.__dict__.update({k: v for k, v in channel.__dict__.items() if k != "_state"})
+        obj._state.adding = False
+        for name, value in generated.items():
+            messages.warning(request, _("The %(name)s of this channel, shown only now: %(value)s")
+                             % {"name": name, "value": value})
 
 
 @admin.register(InboundEvent)

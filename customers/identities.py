@@ -67,7 +67,7 @@ def normalize_phone(value: str, region: str | None = None) -> str:
         if raw.lower().startswith(prefix):
             raw = raw[len(prefix):]
     try:
-        number = phonenumbers.parse(raw, region or getattr(settings, "PHONE_DEFAULT_REGION", None) or None)
+        number = phonenumbers.parse(raw, region or settings.PHONE_DEFAULT_REGION or None)
     except phonenumbers.NumberParseException as exc:
         raise InvalidIdentity(_("“%(value)s” is not a phone number.") % {"value": value}) from exc
     if not phonenumbers.is_possible_number(number):

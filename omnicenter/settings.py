@@ -215,6 +215,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Auth, sessions, security ------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = ["omnicenter.backends.RoleBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -324,6 +325,10 @@ SPECTACULAR_SETTINGS = {
     # Several models have a `kind` choice field; name the channel's one so the schema stays stable.
     "ENUM_NAME_OVERRIDES": {"ChannelKindEnum": "channels_inbound.models.Channel.Kind"},
 }
+
+# Country assumed for phone numbers written without a +country code (ISO 3166 alpha-2, e.g. "PL");
+# empty: such numbers are refused rather than guessed.
+PHONE_DEFAULT_REGION = env.string("PHONE_DEFAULT_REGION").upper() or None
 
 # --- Inbound processing ------------------------------------------------------------------------
 INBOUND_MAX_ATTEMPTS = env.integer("INBOUND_MAX_ATTEMPTS", 8)

@@ -9,7 +9,11 @@ _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or "0"
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 # OC_REDIS_DB_BASE and OC_TEST_DB let several test runs share one machine without crosstalk.
 _redis_db = (int(os.environ.get("OC_REDIS_DB_BASE", "1")) + int(_worker)) % 16
-os.environ.setdefault("REDIS_URL", f"redis://127.0.0.1:6379/{_redis_db}")
+# The xdist controller imports this module first and its workers inherit its environment, so a
+# REDIS_URL chosen here (not by the person running the tests) is chosen again in each worker.
+if "REDIS_URL" not in os.environ or os.environ.get("OC_REDIS_URL_FROM_TEST_SETTINGS"):
+    os.environ["REDIS_URL"] = f"redis://127.0.0.1:6379/{_redis_db}"
+    os.environ["OC_REDIS_URL_FROM_TEST_SETTINGS"] = "1"
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "XhwulRtxeiZybrhu4wx6Ti-G6_yBXzzOObUNcI5DKyc=")
 os.environ.setdefault("SECURE_COOKIES", "0")

@@ -17,11 +17,14 @@ RECENT_EVENTS = 64  # remembered per socket to drop the copies that arrive throu
 
 @database_sync_to_async
 def _groups_for(user) -> list[str]:
+    from django.contrib.auth import get_user_model
+
     from tickets.selectors import team_ids_of
 
-    user.__dict__.pop("_oc_groups", None)
-    user.__dict__.pop("_oc_team_ids", None)
-    if not roles.is_agent(user):
+    # A fresh row each time: the scope's user is a lazy proxy whose cached roles and teams would
+    # survive a refresh, and the account may have been deactivated since the socket connected.
+    user = get_user_model().objects.filter(pk=user.pk).first()
+    if user is None or not roles.is_agent(user):
         return []
     groups = [events.agent_group(user.pk), *(events.team_group(t) for t in team_ids_of(user))]
     if roles.is_supervisor(user):

@@ -100,14 +100,19 @@ class Ticket(models.Model):
 
 
 class TicketThread(models.Model):
-    """Maps a channel's conversation hint (an API `thread`, an email Message-ID) to a ticket."""
+    """Maps a channel's conversation hint (an API `thread`, an email Message-ID) to a ticket.
+
+    Scoped by the customer who used it: a hint someone else sends (a forged In-Reply-To, a reused
+    thread id) starts that sender's own conversation and never reaches another customer's ticket.
+    """
 
     channel = models.ForeignKey("channels_inbound.Channel", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=500)
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="threads")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["channel", "key"], name="ticket_thread_unique")]
+        constraints = [models.UniqueConstraint(fields=["channel", "customer", "key"], name="ticket_thread_unique")]
 
     def __str__(self) -> str:
         return f"{self.key} → #{self.ticket_id}"

@@ -116,7 +116,9 @@ def timeline_append_inbound(
     for key in message.thread_keys:
         try:
             with transaction.atomic():
-                TicketThread.objects.get_or_create(channel=channel, key=key[:500], defaults={"ticket": ticket})
+                TicketThread.objects.get_or_create(
+                    channel=channel, customer=customer, key=key[:500], defaults={"ticket": ticket}
+                )
         except IntegrityError:
             pass
 

@@ -320,7 +320,7 @@ def listen(layer, *groups: str) -> str:
     return name
 
 
-def receive(layer, name: str, timeout: float = 2.0) -> dict | None:
+def receive(layer, name: str, timeout: float = 10.0) -> dict | None:
     """The next message for `name`, or None if nothing came within `timeout`."""
 
     async def _receive():

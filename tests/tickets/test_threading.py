@@ -153,6 +153,11 @@ def test_a_thread_key_of_another_customers_ticket_is_not_used(people, channel):
     assert intruder.ticket.customer == people.other_customer
     assert list(annas.entries.values_list("text", flat=True)) == ["Anna's private question"]
 
+    # The intruder's own conversation on that thread id continues on the intruder's ticket.
+    again = say(channel, "m-3", "Still me", thread="order-77", email=BORIS)
+    assert again.ticket_id == intruder.ticket_id
+    assert say(channel, "m-4", "Anna again", thread="order-77").ticket_id == annas.pk
+
 
 def test_without_thread_another_customers_ticket_on_the_channel_is_not_used(people, channel):
     annas = say(channel, "m-1", "Anna's question").ticket

@@ -735,7 +735,7 @@ class Command(BaseCommand):
             [Ticket.tags.through(ticket=p.ticket, tag_id=tag_ids[name]) for p in planned for name in p.tags]
         )
         TicketThread.objects.bulk_create(
-            [TicketThread(channel=p.thread[0], key=p.thread[1], ticket=p.ticket) for p in planned if p.thread]
+            [TicketThread(channel=p.thread[0], customer=p.ticket.customer, key=p.thread[1], ticket=p.ticket) for p in planned if p.thread]
         )
         phone_holders = {p.identities["phone"].value: p.customer for p in people if "phone" in p.identities}
         suggestions = []

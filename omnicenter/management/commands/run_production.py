@@ -1,7 +1,7 @@
 """`make run` with DATABASE_URL and REDIS_URL: gunicorn (HTTP), uvicorn (websockets only), a Celery
 worker and beat, as one command that stops together. Behind a reverse proxy use docker-compose.yml
 (or route /ws/ to the websocket port yourself); without one, pages open their websocket on
-WS_PORT directly (WEBSOCKET_URL)."""
+the --ws-port port directly (WEBSOCKET_URL)."""
 
 from __future__ import annotations
 
