@@ -5,6 +5,7 @@ import base64
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -15,6 +16,7 @@ from rest_framework.response import Response
 from channels_inbound.base import InboundAttachment
 from channels_inbound.models import Channel
 from customers.models import Identity
+from omnicenter.errors import Conflict
 from omnicenter.permissions import AdminWritesStaffReads
 from tickets import selectors, services
 from tickets.models import Attachment, Team, Ticket, TimelineEntry
@@ -225,6 +227,21 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             )
         entry = selectors.ticket_timeline(ticket).get(pk=entry.pk)
         return Response(TimelineEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
+
+
+    @extend_schema(request=None, responses={200: TimelineEntrySerializer})
+    @action(detail=True, methods=["post"], url_path=r"messages/(?P<entry_id>\d+)/retry")
+    def retry_message(self, request, pk=None, entry_id=None):
+        """Send a failed reply again. A reply whose outcome is unknown is not re-sent (409)."""
+        from channels_inbound.delivery import message_retry
+
+        ticket = self.get_object()
+        entry = get_object_or_404(
+            TimelineEntry, pk=entry_id, ticket=ticket, direction=TimelineEntry.Direction.OUTBOUND
+        )
+        if not message_retry(entry=entry):
+            raise Conflict(_("Only a failed message can be sent again."))
+        return Response(TimelineEntrySerializer(selectors.ticket_timeline(ticket).get(pk=entry.pk)).data)
 
 
 class TeamSerializer(serializers.ModelSerializer):

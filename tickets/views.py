@@ -124,6 +124,20 @@ def ticket_update(request, ticket_id: int):
     return redirect("ticket-detail", ticket_id=ticket_id)
 
 
+@require_POST
+@staff_required
+def message_retry(request, ticket_id: int, entry_id: int):
+    from channels_inbound.delivery import message_retry as retry
+
+    ticket = selectors.ticket_for_agent(request.user, ticket_id)
+    entry = get_object_or_404(ticket.entries, pk=entry_id, direction="out")
+    if retry(entry=entry):
+        messages.success(request, _("The message is queued to be sent again."))
+    else:
+        messages.error(request, _("Only a failed message can be sent again."))
+    return redirect("ticket-detail", ticket_id=ticket.pk)
+
+
 @require_GET
 @staff_required
 def customer_detail(request, customer_id: int):

@@ -40,3 +40,34 @@ def test_admin_refuses_unknown_settings_and_unavailable_kinds(people, client):
     assert "Unknown settings: nope" in bad_setting.content.decode()
     assert "not available yet" in unavailable.content.decode()
     assert not Channel.objects.exists()
+
+
+def test_failed_reply_can_be_sent_again_from_api_and_page_but_unknown_cannot(people, api_channel, api_as, client, http_stub, django_capture_on_commit_callbacks):
+    from channels_inbound.services import channel_update
+    from tickets.models import TimelineEntry
+    from tickets.services import ticket_reply
+
+    from tests.factories import TicketFactory
+
+    channel_update(channel=api_channel.channel, settings_data={"outbound_url": http_stub.url("/replies")})
+    ticket = TicketFactory(customer=people.customer, team=people.team_a, origin_channel=api_channel.channel)
+    http_stub.respond(status=422, json={"error": "unknown recipient"})
+    with django_capture_on_commit_callbacks(execute=True):
+        entry = ticket_reply(ticket=ticket, by=people.agent_a, text="Hello")
+    entry.refresh_from_db()
+    assert entry.delivery_status == "failed"
+
+    http_stub.respond(status=200, json={"id": "ext-1"})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_as(people.agent_a).post(f"/api/v1/tickets/{ticket.pk}/messages/{entry.pk}/retry/")
+    assert response.status_code == 200
+    entry.refresh_from_db()
+    assert (entry.delivery_status, entry.provider_message_id) == ("sent", "ext-1")
+
+    TimelineEntry.objects.filter(pk=entry.pk).update(delivery_status="unknown")
+    again = api_as(people.agent_a).post(f"/api/v1/tickets/{ticket.pk}/messages/{entry.pk}/retry/")
+    assert again.status_code == 409
+    assert len(http_stub.requests) == 2
+
+    client.force_login(people.agent_b)  # another team: the ticket does not exist for them
+    assert client.post(f"/app/tickets/{ticket.pk}/messages/{entry.pk}/retry/").status_code == 404

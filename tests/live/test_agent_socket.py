@@ -223,7 +223,7 @@ def test_in_process_anonymous_connection_is_closed_with_4401(people):
     async def scenario():
         ws = InProcessSocket()
         outcome = await ws.connect()
-        await ws.app.wait(WAIT)
+        await ws.disconnect()
         return outcome
 
     assert async_to_sync(scenario)() == (False, UNAUTHORIZED)
@@ -235,7 +235,7 @@ def test_in_process_foreign_origin_is_refused(people):
     async def scenario():
         ws = InProcessSocket(session, origin=b"https://evil.example")
         connected, _code = await ws.connect()
-        await ws.app.wait(WAIT)
+        await ws.disconnect()
         return connected
 
     assert async_to_sync(scenario)() is False
