@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -94,12 +93,8 @@ class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.U
 
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
-        new = data.pop("identities_in", [])
-        with transaction.atomic():
-            customer = Customer.objects.create(**data)
-            for item in new:
-                services.identity_add(customer=customer, claim=item["claim"])
-        serializer.instance = customer
+        claims = [item["claim"] for item in data.pop("identities_in", [])]
+        serializer.instance = services.customer_create(claims=claims, **data)
 
     def perform_update(self, serializer):
         services.customer_update(customer=serializer.instance, **serializer.validated_data)

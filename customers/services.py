@@ -156,6 +156,19 @@ def identity_add(*, customer: Customer, claim: IdentityClaim) -> Identity:
     return _identity_attach(customer=customer, claim=claim)
 
 
+@transaction.atomic
+def customer_create(*, claims: list[IdentityClaim], **fields: Any) -> Customer:
+    """A customer entered by hand or by an integrator, with identities; all or nothing."""
+    allowed = {"display_name", "lifecycle_stage", "language", "attributes", "organization"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise DomainError(_("These fields cannot be set: %(fields)s") % {"fields": ", ".join(sorted(unknown))})
+    customer = Customer.objects.create(**fields)
+    for claim in claims:
+        identity_add(customer=customer, claim=claim)
+    return customer
+
+
 def customer_update(*, customer: Customer, **fields: Any) -> Customer:
     allowed = {"display_name", "lifecycle_stage", "language", "attributes", "organization"}
     unknown = set(fields) - allowed

@@ -259,3 +259,12 @@ class TeamViewSet(viewsets.ModelViewSet):
     permission_classes = [AdminWritesStaffReads]
     queryset = Team.objects.prefetch_related("members").order_by("name")
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def perform_create(self, serializer):
+        serializer.instance = services.team_save(team=None, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        services.team_save(team=serializer.instance, **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        services.team_delete(team=instance)

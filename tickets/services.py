@@ -285,6 +285,28 @@ def ticket_set_team(*, ticket: Ticket, team: Team | None, by: User) -> Ticket:
 
 
 @transaction.atomic
+def team_save(*, team: Team | None, name: str | None = None, members: list[User] | None = None) -> Team:
+    """Create (team=None) or change a team. Members' live subscriptions follow (omnicenter.signals)."""
+    if team is None:
+        team = Team.objects.create(name=name)
+    elif name is not None and name != team.name:
+        team.name = name
+        team.save(update_fields=["name"])
+    if members is not None:
+        team.members.set(members)
+    return team
+
+
+@transaction.atomic
+def team_delete(*, team: Team) -> None:
+    """Delete a team; its tickets stay, without a team (visible to supervisors until re-routed)."""
+    member_ids = list(team.members.values_list("pk", flat=True))
+    team.delete()
+    for user_id in member_ids:
+        events.publish_membership_changed(user_id)
+
+
+@transaction.atomic
 def ticket_set_tags(*, ticket: Ticket, tags: list[str], by: User) -> Ticket:
     ticket = _lock(ticket.pk)
     names = sorted({t.strip()[:50] for t in tags if t.strip()})
