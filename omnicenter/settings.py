@@ -318,6 +318,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Customers, tickets, timelines and channels of an Omnicenter installation.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and docs are for staff and integrators (session or token), not the public.
+    "SERVE_PERMISSIONS": ["omnicenter.permissions.IsStaffMember"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -14,7 +14,8 @@ RESOURCES = ["/api/v1/tickets/", "/api/v1/customers/", "/api/v1/channels/"]
 
 
 @pytest.mark.django_db
-def test_schema_is_served_as_openapi_yaml_with_the_resources_and_token_auth(client):
+def test_schema_is_served_as_openapi_yaml_with_the_resources_and_token_auth(client, people):
+    client.force_login(people.agent_a)
     response = client.get("/api/schema/")
 
     assert response.status_code == 200
@@ -33,7 +34,8 @@ def test_schema_is_served_as_openapi_yaml_with_the_resources_and_token_auth(clie
 
 
 @pytest.mark.django_db
-def test_schema_is_also_served_as_json(client):
+def test_schema_is_also_served_as_json(client, people):
+    client.force_login(people.agent_a)
     response = client.get("/api/schema/?format=json")
 
     assert response.status_code == 200
@@ -44,7 +46,8 @@ def test_schema_is_also_served_as_json(client):
 
 
 @pytest.mark.django_db
-def test_docs_page_loads_every_asset_from_this_server(client):
+def test_docs_page_loads_every_asset_from_this_server(client, people):
+    client.force_login(people.agent_a)
     response = client.get("/api/docs/")
 
     assert response.status_code == 200
@@ -66,3 +69,8 @@ def test_schema_generation_has_no_warnings_and_validates(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
 
     assert set(RESOURCES) <= set(yaml.safe_load(target.read_text())["paths"])
+
+
+def test_schema_and_docs_are_not_public(client, people):
+    assert client.get("/api/schema/").status_code in (401, 403)
+    assert client.get("/api/docs/").status_code in (401, 403)

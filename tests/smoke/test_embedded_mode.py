@@ -122,7 +122,9 @@ def test_embedded_default_starts_from_zero_and_runs_the_spine(embedded, tmp_path
         with sqlite3.connect(embedded.database) as db:
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         with urllib.request.urlopen(f"{base}/accounts/login/", timeout=10) as page:
-            assert page.status == 200  # pages and their static files work without collectstatic
+            assert page.status == 200
+        with urllib.request.urlopen(f"{base}/static/css/app.css", timeout=10) as stylesheet:
+            assert stylesheet.status == 200  # static files are served without collectstatic
 
         # And a staff user, an api channel and a token made with the management commands
         created = json.loads(embedded.shell(
