@@ -26,7 +26,8 @@ messages: sync
 	$(VENV_PY) manage.py compilemessages_if_needed
 
 run: sync
-	@if [ -n "$$DATABASE_URL" ] && [ -n "$$REDIS_URL" ]; then \
+	@export PUBLIC_BASE_URL="$${PUBLIC_BASE_URL:-http://$(HOST):$(PORT)}"; \
+	if [ -n "$$DATABASE_URL" ] && [ -n "$$REDIS_URL" ]; then \
 		exec $(VENV_PY) manage.py run_production --host $(HOST) --port $(PORT); \
 	elif [ -n "$$DATABASE_URL$$REDIS_URL" ]; then \
 		echo "Set both DATABASE_URL and REDIS_URL (production mode) or neither (embedded mode)." >&2; exit 2; \

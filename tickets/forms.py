@@ -12,7 +12,7 @@ from tickets.models import Team, Ticket
 class ComposerForm(forms.Form):
     KIND_CHOICES = [("reply", _("Reply to customer")), ("note", _("Internal note"))]
 
-    kind = forms.ChoiceField(label=_("Type"), choices=KIND_CHOICES, initial="reply")
+    kind = forms.ChoiceField(label=_("Type"), choices=KIND_CHOICES, initial="reply", widget=forms.RadioSelect)
     text = forms.CharField(label=_("Message"), widget=forms.Textarea(attrs={"rows": 4}), max_length=100_000)
     attachment = forms.FileField(label=_("Attachment"), required=False)
 
@@ -31,11 +31,16 @@ class ComposerForm(forms.Form):
         return [InboundAttachment(filename=upload.name, content_type=upload.content_type or "", data=upload.read())]
 
 
+class StaffChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return obj.display_name
+
+
 class TicketUpdateForm(forms.Form):
     status = forms.ChoiceField(label=_("Status"), choices=Ticket.Status.choices)
     priority = forms.ChoiceField(label=_("Priority"), choices=Ticket.Priority.choices)
     team = forms.ModelChoiceField(label=_("Team"), queryset=Team.objects.all(), required=False, empty_label=_("No team"))
-    assignee = forms.ModelChoiceField(
+    assignee = StaffChoiceField(
         label=_("Assignee"), queryset=get_user_model().objects.filter(is_active=True, groups__isnull=False).distinct().order_by("username"),
         required=False, empty_label=_("Unassigned"),
     )

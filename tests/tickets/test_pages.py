@@ -338,3 +338,9 @@ def test_an_unknown_customer_page_is_404(people, client):
     client.force_login(people.agent_a)
 
     assert client.get("/app/customers/999999/").status_code == 404
+
+
+def test_the_composer_offers_reply_or_note_as_radio_buttons_and_assignees_by_name(people, tickets, client):
+    html = page(client, people.agent_a, f"/app/tickets/{tickets['mine'].pk}/")
+    assert html.count('type="radio" name="kind"') == 2
+    assert people.agent_a.display_name in html
