@@ -79,5 +79,8 @@ document.addEventListener("visibilitychange", () => {
   if (!document.hidden && staleWhileHidden) { staleWhileHidden = false; catchUp(); }
 });
 window.addEventListener("focus", () => { if (everConnected) catchUp(); });
+// Some writers cannot reach this page's socket at all (a management command in the embedded
+// mode, with its in-process channel layer), so a visible page also catches up once a minute.
+setInterval(() => { if (!document.hidden) catchUp(); }, 60000 + Math.random() * 10000);
 
 connect();
