@@ -482,8 +482,16 @@ def py_spy_record(py_spy: str, services: list[Service], out_dir: Path, *, rate: 
                 process.wait(timeout=5)
 
 
+# Leaf frames that wait (for PostgreSQL, Redis, a socket, a lock) rather than compute. py-spy cannot
+# tell a C-level wait inside psycopg from work, so these samples are dropped: what is left is CPU.
+WAITING = ("Connection.wait (", "wait (psycopg", "select (", "poll (", "epoll", "recv (", "recv_into (",
+           "accept (", "sleep (", "_wait_for_tstate_lock (", "read (", "readline (", "wait_for (",
+           "_poll (", "brpop", "_brpop_read")
+
+
 def profile_summary(path: Path, *, top: int = 30) -> list[tuple[float, float, str]]:
-    """(inclusive %, self %, frame) for the frames that hold the most samples of a collapsed profile."""
+    """(inclusive %, self %, frame) for the frames that hold the most CPU samples of a collapsed
+    profile (samples whose leaf frame waits are left out)."""
     inclusive: dict[str, int] = {}
     own: dict[str, int] = {}
     total = 0
@@ -492,16 +500,19 @@ def profile_summary(path: Path, *, top: int = 30) -> list[tuple[float, float, st
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
+        # Leading elements name the processes (parent, child); frames are "function (file:line)".
+        frames = [_frame_name(f) for f in stack.split(";") if not f.startswith("process ")]
+        if frames and frames[-1].startswith(WAITING):
+            continue
         total += count
-        # The first element names the process; frames are "function (file:line)".
-        frames = [_frame_name(f) for f in stack.split(";")[1:]]
         for frame in set(frames):
             inclusive[frame] = inclusive.get(frame, 0) + count
         if frames:
             own[frames[-1]] = own.get(frames[-1], 0) + count
     if not total:
         return []
-    ranked = sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]
+    # Frames in (nearly) every sample are the server's own loop: they say nothing.
+    ranked = sorted(((f, n) for f, n in inclusive.items() if n < 0.9 * total), key=lambda kv: -kv[1])[:top]
     return [(100 * n / total, 100 * own.get(frame, 0) / total, frame) for frame, n in ranked]
 
 

@@ -99,17 +99,19 @@ def inbound_event_store(
     *, channel: Channel, external_id: str, payload: dict, headers: dict | None = None
 ) -> tuple[InboundEvent, bool]:
     """Store a provider payload exactly once per (channel, external id) and enqueue it after commit."""
-    with transaction.atomic():
-        event, created = InboundEvent.objects.get_or_create(
-            channel=channel, external_id=external_id[:255],
-            defaults={
-                "payload": payload,
-                "headers": headers or {},
-                "next_attempt_at": timezone.now() + settings.INBOUND_STALE_AFTER,
-            },
-        )
-        if created:
-            transaction.on_commit(lambda: _enqueue_process(event.pk))
+    # get_or_create wraps its INSERT in its own atomic block (a transaction, or a savepoint when the
+    # caller holds one), so no outer block is needed: it only cost a SAVEPOINT and a RELEASE per
+    # webhook. on_commit then runs once that INSERT is committed, at once or at the caller's commit.
+    event, created = InboundEvent.objects.get_or_create(
+        channel=channel, external_id=external_id[:255],
+        defaults={
+            "payload": payload,
+            "headers": headers or {},
+            "next_attempt_at": timezone.now() + settings.INBOUND_STALE_AFTER,
+        },
+    )
+    if created:
+        transaction.on_commit(lambda: _enqueue_process(event.pk))
     return event, created
 
 

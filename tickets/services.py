@@ -48,8 +48,8 @@ def _lock(ticket_id: int) -> Ticket:
 
 def _bump(ticket: Ticket, fields: Iterable[str] = ()) -> None:
     ticket.version = F("version") + 1
+    # Django 6 reads the new version back with UPDATE ... RETURNING: no refresh query needed.
     ticket.save(update_fields=["version", "updated_at", *fields])
-    ticket.refresh_from_db(fields=["version"])
 
 
 def _find_ticket_for(*, channel: Channel, customer: Customer, thread_keys: list[str]) -> Ticket | None:
