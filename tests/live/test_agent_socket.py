@@ -180,6 +180,28 @@ def test_losing_every_staff_role_closes_the_socket(asgi_server, people):
         assert closed.value.rcvd.code == UNAUTHORIZED
 
 
+def test_emptying_a_team_stops_its_events_for_former_members(asgi_server, people, api_channel):
+    with asgi_server.agent_socket(session_key_for(people.agent_a)) as ws:
+        people.team_a.members.clear()
+        sync_point(people.agent_a, "cleared")
+        assert next_event(ws) == marker("cleared")
+
+        asgi_server.post_inbound(api_channel, message("a-2", "For team A"))
+        sync_point(people.agent_a, "after")
+
+        assert next_event(ws) == marker("after")
+
+
+def test_deactivating_an_account_closes_its_socket(asgi_server, people):
+    with asgi_server.agent_socket(session_key_for(people.agent_a)) as ws:
+        people.agent_a.is_active = False
+        people.agent_a.save(update_fields=["is_active"])
+
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=WAIT)
+        assert closed.value.rcvd.code == UNAUTHORIZED
+
+
 def test_supervisor_demoted_to_agent_stops_getting_other_teams_events(asgi_server, people, b_channel):
     boss = UserFactory(username="boss", role="supervisor")
     with asgi_server.agent_socket(session_key_for(boss)) as ws:
