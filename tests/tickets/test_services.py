@@ -304,12 +304,22 @@ def test_a_ticket_without_any_channel_cannot_be_replied_to(people):
 
 # --- live events ----------------------------------------------------------------------------------
 
+def _flush_redis() -> None:
+    # FLUSHDB of this worker's own Redis database: layer.flush() would also close the connection
+    # pools of the publisher's loop (omnicenter.events) from this loop, which asyncio refuses.
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    client.close()
+
+
 @pytest.fixture
 def layer():
-    layer = get_channel_layer()
-    async_to_sync(layer.flush)()
-    yield layer
-    async_to_sync(layer.flush)()
+    _flush_redis()
+    yield get_channel_layer()
+    _flush_redis()
 
 
 def listen(layer, *groups: str) -> str:

@@ -1,0 +1,62 @@
+"""omnicenter.events: sends from sync code share one loop and one Redis connection pool per process."""
+
+from __future__ import annotations
+
+import os
+
+import redis
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from omnicenter import events
+
+
+def _connections_received() -> int:
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        return int(client.info("stats")["total_connections_received"])
+    finally:
+        client.close()
+
+
+def test_twenty_events_reuse_the_publishers_connections_and_all_arrive():
+    layer = get_channel_layer()
+    name = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("team.999999", name)
+    events.send_now(["team.999999"], {"type": "oc.event", "event": {"type": "ticket.updated", "ticket": 0, "version": 0}})
+    before = _connections_received()
+
+    for version in range(1, 21):
+        events.send_now(["team.999999"], {"type": "oc.event", "event": {"type": "ticket.updated", "ticket": 1, "version": version}})
+
+    # async_to_sync opened a new connection per send (20+); the publisher loop keeps its pool.
+    assert _connections_received() - before < 5
+    received = [async_to_sync(layer.receive)(name)["event"]["version"] for _ in range(21)]
+    assert received == list(range(21))
+    async_to_sync(layer.group_discard)("team.999999", name)
+
+
+def test_a_forked_process_gets_its_own_publisher_loop():
+    loop = events._publisher_loop()
+    assert events._publisher_loop() is loop
+    pid = os.fork()
+    if pid == 0:  # child: a new loop, not the parent's (whose thread did not survive the fork)
+        os._exit(0 if events._publisher_loop() is not loop else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_send_to_an_unreachable_redis_is_logged_not_raised(settings, caplog):
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                    "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:1/0", "socket_connect_timeout": 1}]}}
+    }
+    from channels.layers import channel_layers
+
+    channel_layers.backends.pop("default", None)
+    try:
+        events.send_now(["team.1"], {"type": "oc.event", "event": {}})
+    finally:
+        channel_layers.backends.pop("default", None)
+    assert "not delivered" in caplog.text
