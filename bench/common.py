@@ -136,8 +136,9 @@ def django_setup(env: dict[str, str]) -> None:
                 "SECURE_SSL_REDIRECT", "SECURE_COOKIES", "DEBUG", "ALLOWED_HOSTS", "OMNICENTER_VAR_DIR",
                 "MEDIA_ROOT", "STATIC_ROOT", "LOG_LEVEL"):
         os.environ[key] = env[key]
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
+    for entry in reversed(env["PYTHONPATH"].split(os.pathsep)):
+        if entry and entry not in sys.path:
+            sys.path.insert(0, entry)
     django.setup()
 
 
@@ -181,6 +182,16 @@ class Service:
         # Children that outlived their parent (a Celery pool process) go with the group.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
+
+
+def stop_on_sigterm() -> None:
+    """Turn SIGTERM (`timeout`, a CI runner) into SystemExit, so every `finally` and ExitStack
+    callback runs and no server or scratch database is left behind."""
+    def _exit(signum, _frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the cleanup short
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
 
 
 def start_service(stack: contextlib.ExitStack, name: str, cmd: list[str], *, env: dict[str, str],
@@ -482,11 +493,14 @@ def py_spy_record(py_spy: str, services: list[Service], out_dir: Path, *, rate: 
                 process.wait(timeout=5)
 
 
-# Leaf frames that wait (for PostgreSQL, Redis, a socket, a lock) rather than compute. py-spy cannot
-# tell a C-level wait inside psycopg from work, so these samples are dropped: what is left is CPU.
-WAITING = ("Connection.wait (", "wait (psycopg", "select (", "poll (", "epoll", "recv (", "recv_into (",
-           "accept (", "sleep (", "_wait_for_tstate_lock (", "read (", "readline (", "wait_for (",
-           "_poll (", "brpop", "_brpop_read")
+# Leaf functions that wait (for PostgreSQL, Redis, a socket, a child, a lock) rather than compute.
+# py-spy cannot always tell a C-level wait from work, so these samples are dropped: what is left is CPU.
+WAITING = {"wait", "select", "poll", "epoll", "recv", "_recv", "recv_into", "accept", "sleep", "read", "readline",
+           "_wait_for_tstate_lock", "wait_for_signals", "wait_conn", "_poll", "_read_from_socket", "acquire"}
+
+
+def _waits(frame: str) -> bool:
+    return frame.partition(" (")[0].rsplit(".", 1)[-1] in WAITING
 
 
 def profile_summary(path: Path, *, top: int = 30) -> list[tuple[float, float, str]]:
@@ -502,7 +516,7 @@ def profile_summary(path: Path, *, top: int = 30) -> list[tuple[float, float, st
         count = int(count_text)
         # Leading elements name the processes (parent, child); frames are "function (file:line)".
         frames = [_frame_name(f) for f in stack.split(";") if not f.startswith("process ")]
-        if frames and frames[-1].startswith(WAITING):
+        if frames and _waits(frames[-1]):
             continue
         total += count
         for frame in set(frames):
@@ -511,9 +525,19 @@ def profile_summary(path: Path, *, top: int = 30) -> list[tuple[float, float, st
             own[frames[-1]] = own.get(frames[-1], 0) + count
     if not total:
         return []
-    # Frames in (nearly) every sample are the server's own loop: they say nothing.
-    ranked = sorted(((f, n) for f, n in inclusive.items() if n < 0.9 * total), key=lambda kv: -kv[1])[:top]
+    # Frames in (nearly) every sample, and the servers' own start-up and loop, say nothing.
+    ranked = sorted(((f, n) for f, n in inclusive.items() if n < 0.9 * total and not _wrapper(f)),
+                    key=lambda kv: -kv[1])[:top]
     return [(100 * n / total, 100 * own.get(frame, 0) / total, frame) for frame, n in ranked]
+
+
+_WRAPPERS = ("click/", "<frozen runpy>", "celery/bin/", "celery/bootsteps.py", "celery/__main__.py", "billiard/",
+             "celery/worker/worker.py", "celery/concurrency/", "gunicorn/arbiter.py", "gunicorn/app/", "gunicorn)",
+             "threading.py", "concurrent/futures/")
+
+
+def _wrapper(frame: str) -> bool:
+    return frame.partition(" (")[2].startswith(_WRAPPERS)
 
 
 def _frame_name(frame: str) -> str:

@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
     parser.add_argument("--keep-db", action="store_true", help=f"leave the {FLOOR_DB} database for inspection")
     args = parser.parse_args(argv)
+    common.stop_on_sigterm()
 
     log_dir = common.ROOT / "var" / "bench" / "logs"
     env = floor_env()

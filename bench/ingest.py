@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import random
 import shutil
 import statistics
@@ -57,7 +58,10 @@ LOG_DIR = common.ROOT / "var" / "bench" / "logs"
 # --- Growing the database with set-based SQL -----------------------------------------------------
 
 def _seed_sql(table: str) -> str:
-    """One INSERT ... SELECT generate_series per table. %(cb)s etc. are the id bases of this batch."""
+    """One INSERT ... SELECT generate_series per table. %(cb)s etc. are the id bases of this batch.
+
+    This SQL follows the models by hand: a migration that adds a NOT NULL column to one of these
+    tables makes the benchmark fail loudly at its first step, and the column belongs here."""
     text = "'Hello, about order ' || s || ': ' || repeat(md5(s::text || '-' || j || '-' || p) || ' ', 4)"
     sql = {
         "customers_customer": """
@@ -129,12 +133,19 @@ def _seed_sql(table: str) -> str:
                                      + (j - 1) * interval '30 days' + interval '1 hour'
                                      + (p - 1) * interval '10 minutes' AS at) x
         """,
+        # Every other seeded customer's tickets carry an external thread key, as `thread` sets them.
+        "tickets_ticketthread": """
+            INSERT INTO tickets_ticketthread (key, channel_id, customer_id, ticket_id)
+            SELECT 'seed-' || s || '-thread-' || j, %(channel)s, %(cb)s + k, %(tb)s + 2 * (k - 1) + j
+            FROM generate_series(1, %(n)s) k, generate_series(1, 2) j, LATERAL (SELECT %(s0)s + k AS s) x
+            WHERE s %% 2 = 0
+        """,
     }[table]
     return sql.replace("TEXT", text)
 
 
 SEED_TABLES = ("customers_customer", "customers_identity", "tickets_ticket", "channels_inbound_inboundevent",
-               "tickets_timelineentry")
+               "tickets_timelineentry", "tickets_ticketthread")
 ID_BASES = {"customers_customer": "cb", "customers_identity": "ib", "tickets_ticket": "tb",
             "channels_inbound_inboundevent": "eb", "tickets_timelineentry": "xb"}
 
@@ -173,7 +184,7 @@ class Seeder:
                 n = min(GROW_BATCH, customers - done)
                 with conn.transaction():
                     params = {"n": n, "s0": self.seeded, "t0": self.t0, "channel": self.channel_id}
-                    for table, key in ID_BASES.items():
+                    for table, key in ID_BASES.items():  # explicit ids: rows of one batch refer to each other
                         params[key] = conn.execute(f"SELECT COALESCE(max(id), 0) FROM {table}").fetchone()[0]  # noqa: S608
                     for table in SEED_TABLES:
                         conn.execute(_seed_sql(table), params)
@@ -195,6 +206,13 @@ class Seeder:
         with psycopg.connect(self.url, autocommit=True) as conn:
             for table in SEED_TABLES:
                 conn.execute(f"VACUUM (ANALYZE) {table}")
+
+    def seeds_with_thread(self, *, count: int, low: int) -> list[int]:
+        """The highest seed numbers >= low whose latest ticket is open and has a thread key."""
+        found = [s for s in range(self.seeded, low - 1, -1) if s % 10 == 0][:count]
+        if len(found) < count:
+            raise RuntimeError(f"not enough seeded customers with a thread above {low}")
+        return found
 
     def seeds(self, *, status: str, count: int, low: int) -> list[int]:
         """Seed numbers >= low whose latest ticket has `status`."""
@@ -248,12 +266,15 @@ CASES = (
     ("returning, solved ticket", "appended, and the ticket reopens (one system entry more)"),
     ("returning, closed ticket", "a follow-up ticket is opened"),
     ("returning, new thread", "a known customer starts a new thread: a new ticket and its thread row"),
+    ("returning, known thread", "a known customer writes on a thread we know: appended to its ticket"),
 )
 
 
 def _case_senders(case: str, seeder: Seeder, *, count: int, low: int, run: str) -> list[tuple[dict, str]]:
     if case == "new sender":
         return [({"email": f"{run}-q{i}@example.net", "name": f"Query sample {i}"}, "") for i in range(count)]
+    if case == "returning, known thread":
+        return [(seeded_sender(s), f"seed-{s}-thread-2") for s in seeder.seeds_with_thread(count=count, low=low)]
     status = {"returning, open ticket": "open", "returning, solved ticket": "solved",
               "returning, closed ticket": "closed", "returning, new thread": "open"}[case]
     # The open-ticket and new-thread samples must not share customers.
@@ -278,56 +299,80 @@ def measure_queries(*, channel, secret: str, seeder: Seeder, sample: int, low: i
     headers = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
     rng = random.Random(11)
 
-    def one(message_id: str, sender: dict, thread: str) -> tuple[list[dict], list[dict], float, float]:
+    def one(message_id: str, sender: dict, thread: str) -> dict:
         body = payload(message_id, text=_text(rng), thread=thread, **sender)
-        with CaptureQueriesContext(connection) as view_q:
-            t0 = time.perf_counter()
+        timer = _StatementTimer()
+        with CaptureQueriesContext(connection) as view_q, connection.execute_wrapper(timer):
+            t0, c0 = time.perf_counter(), time.process_time()
             response = client.post(url, data=body, content_type="application/json", **headers)
-            view_s = time.perf_counter() - t0
+            view = (time.perf_counter() - t0, time.process_time() - c0, timer.take())
         if response.status_code != 202:
             raise RuntimeError(f"inbound view answered {response.status_code}: {response.content[:300]!r}")
         event_id = response.json()["event_id"]
-        with CaptureQueriesContext(connection) as process_q:
-            t0 = time.perf_counter()
+        with CaptureQueriesContext(connection) as process_q, connection.execute_wrapper(timer):
+            t0, c0 = time.perf_counter(), time.process_time()
             outcome = inbound_event_process(event_id=event_id)
-            process_s = time.perf_counter() - t0
+            process = (time.perf_counter() - t0, time.process_time() - c0, timer.take())
         if outcome != "processed":
             raise RuntimeError(f"event {event_id} was {outcome}")
-        return view_q.captured_queries, process_q.captured_queries, view_s, process_s
+        return {"view_q": view_q.captured_queries, "process_q": process_q.captured_queries,
+                "view": view, "process": process}
 
     # The first request of a process pays one-time costs; keep it out of the figures.
     one(f"{run}-warmup", {"email": f"{run}-warmup@example.net", "name": "Warm up"}, "")
 
     results = {}
     for case, _about in CASES:
-        views, processes, view_ms, process_ms, sql_ms = [], [], [], [], []
-        example = None
-        for i, (sender, thread) in enumerate(_case_senders(case, seeder, count=sample, low=low, run=run)):
-            view_q, process_q, view_s, process_s = one(f"{run}-{case.replace(' ', '')}-{i}", sender, thread)
-            views.append(len(view_q))
-            processes.append(len(process_q))
-            view_ms.append(view_s * 1000)
-            process_ms.append(process_s * 1000)
-            sql_ms.append(sum(float(q["time"]) for q in view_q + process_q) * 1000)
-            example = example or {"view": [q["sql"] for q in view_q], "process": [q["sql"] for q in process_q]}
+        samples = [
+            one(f"{run}-{case.replace(' ', '').replace(',', '')}-{i}", sender, thread)
+            for i, (sender, thread) in enumerate(_case_senders(case, seeder, count=sample, low=low, run=run))
+        ]
+        views = [len(x["view_q"]) for x in samples]
+        processes = [len(x["process_q"]) for x in samples]
+
+        def median_ms(part: str, index: int, samples=samples) -> float:
+            return round(statistics.median(x[part][index] for x in samples) * 1000, 2)
+
         results[case] = {
             "view_queries": sorted(set(views)),
             "process_queries": sorted(set(processes)),
             "total_queries": sorted({v + p for v, p in zip(views, processes, strict=True)}),
-            "view_ms_median": round(statistics.median(view_ms), 2),
-            "process_ms_median": round(statistics.median(process_ms), 2),
-            "sql_ms_median": round(statistics.median(sql_ms), 2),
-            "queries": example,
+            # Medians over the sample, in-process: wall time, CPU time of this process, and wall
+            # time inside SQL statements (round trip included; BEGIN and COMMIT are not statements).
+            "view_ms": median_ms("view", 0), "view_cpu_ms": median_ms("view", 1), "view_sql_ms": median_ms("view", 2),
+            "process_ms": median_ms("process", 0), "process_cpu_ms": median_ms("process", 1),
+            "process_sql_ms": median_ms("process", 2),
+            "queries": {"view": [q["sql"] for q in samples[0]["view_q"]],
+                        "process": [q["sql"] for q in samples[0]["process_q"]]},
         }
     return results
+
+
+class _StatementTimer:
+    """A database execute wrapper that adds up the wall time spent inside SQL statements."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __call__(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def take(self) -> float:
+        seconds, self.seconds = self.seconds, 0.0
+        return seconds
 
 
 def _format_queries(results: dict) -> list[str]:
     lines = []
     for case, r in results.items():
         lines.append(f"  {case:<26} view {_fmt(r['view_queries']):>3} + processing {_fmt(r['process_queries']):>3}"
-                     f" = {_fmt(r['total_queries']):>3} queries   (in-process: view {r['view_ms_median']:.1f} ms,"
-                     f" processing {r['process_ms_median']:.1f} ms, of which SQL {r['sql_ms_median']:.1f} ms)")
+                     f" = {_fmt(r['total_queries']):>3} queries | in-process ms (wall/CPU/in SQL): view "
+                     f"{r['view_ms']:.1f}/{r['view_cpu_ms']:.1f}/{r['view_sql_ms']:.1f}, processing "
+                     f"{r['process_ms']:.1f}/{r['process_cpu_ms']:.1f}/{r['process_sql_ms']:.1f}")
     return lines
 
 
@@ -421,7 +466,8 @@ def run_ingest_load(url: str, bodies: list[bytes], *, secret: str, concurrency: 
         load = common.run_async(common.open_loop(url, iter(bodies), headers=headers, rate=open_rate,
                                                  duration=duration))
     answered = time.time()
-    stats = wait_processed(first_event_id, load.ok, timeout=60 + load.ok / 20)
+    # Bounded: at least 5 messages/s after the last answer, or the run is reported incomplete.
+    stats = wait_processed(first_event_id, load.ok, timeout=120 + load.ok / 5)
     cpu = meter.stop()
     entries = _entries_for(first_event_id)
     last = stats["last_processed"].timestamp() if stats["last_processed"] else answered
@@ -491,14 +537,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-db", action="store_true", help=f"leave {DB_NAME} for inspection")
     parser.add_argument("--py-spy", metavar="PATH", default=None,
                         help="py-spy binary: adds a profiled run (not counted in the figures) of the web and worker")
+    parser.add_argument("--worker-nice", type=int, default=0, metavar="N",
+                        help="run the Celery worker under `nice -n N` (webhook answers first, the queue absorbs the rest)")
+    parser.add_argument("--settings", default="omnicenter.settings",
+                        help="settings module of every Omnicenter process (to try a change before making it)")
+    parser.add_argument("--pythonpath", metavar="DIR", default="", help="prepended to PYTHONPATH (with --settings)")
     parser.add_argument("--json", type=Path, default=RESULTS, help=f"results file (default {RESULTS})")
     args = parser.parse_args(argv)
+    common.stop_on_sigterm()
 
     small_size, large_size = SCALES[args.scale]
     run = "b" + format(random.getrandbits(24), "06x")
     rng = random.Random(run)
     var_dir = Path(tempfile.mkdtemp(prefix="omnicenter-bench-"))
-    env = common.production_env(db_name=DB_NAME, var_dir=var_dir)
+    env = common.production_env(db_name=DB_NAME, var_dir=var_dir,
+                                extra={"DJANGO_SETTINGS_MODULE": args.settings})
+    if args.pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(args.pythonpath).resolve()), env["PYTHONPATH"]])
     results: dict = {"machine": common.machine_info(), "args": {k: str(v) for k, v in vars(args).items()}}
     common.log(f"machine: {results['machine']['nproc']} cores, load average {results['machine']['load_average']}")
 
@@ -546,7 +601,8 @@ def main(argv: list[str] | None = None) -> int:
                                    env=env, log_dir=LOG_DIR)
         worker = common.start_service(
             stack, "celery-worker",
-            [common.PYTHON, "-m", "celery", "-A", "omnicenter", "worker", "--concurrency", "2", "--loglevel", "WARNING"],
+            [*(["nice", "-n", str(args.worker_nice)] if args.worker_nice else []),
+             common.PYTHON, "-m", "celery", "-A", "omnicenter", "worker", "--concurrency", "2", "--loglevel", "WARNING"],
             env=env, log_dir=LOG_DIR,
         )
         base = f"http://{common.HOST}:{port}"

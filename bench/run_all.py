@@ -10,6 +10,7 @@ The ingest benchmark measures the floor in the same run and prints the ratio tha
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -25,6 +26,12 @@ BENCHMARKS = [
 
 
 def main(argv: list[str]) -> int:
+    # A benchmark stops its servers on SIGTERM: ours is passed on to the one running (below).
+    def stop(signum, _frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
     load = os.getloadavg()[0]
     print(f"load average (1 min) before starting: {load:.2f}"
           + ("  -- the machine is busy: figures will be low and noisy" if load >= 1.0 else ""), flush=True)
@@ -32,7 +39,16 @@ def main(argv: list[str]) -> int:
     for name, script in BENCHMARKS:
         print(f"\n##### {name}: {script} {' '.join(argv)}", flush=True)
         started = time.monotonic()
-        code = subprocess.call([PYTHON, script, *argv], cwd=ROOT)
+        process = subprocess.Popen([PYTHON, script, *argv], cwd=ROOT)
+        try:
+            code = process.wait()
+        except KeyboardInterrupt:
+            process.wait(timeout=120)  # Ctrl-C reached it too: let it stop its servers
+            raise
+        except SystemExit:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=120)
+            raise
         print(f"##### {name}: exit {code} after {time.monotonic() - started:.0f} s", flush=True)
         if code:
             failed.append(name)
