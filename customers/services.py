@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import reduce
 from operator import or_
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+LAST_SEEN_PRECISION = timedelta(seconds=60)
 PROFILE_FIELDS = ("display_name", "lifecycle_stage", "language", "attributes", "organization_id")
 
 
@@ -102,7 +104,11 @@ def customer_resolve(
         if primary is None:
             primary = identity
     assert primary is not None
-    Identity.objects.filter(pk__in=[i.pk for i in known.values()]).update(last_seen_at=timezone.now())
+    now = timezone.now()
+    # A minute's precision is enough, and spares a write per message in a burst from one sender.
+    stale = [i.pk for i in known.values() if i.last_seen_at is None or now - i.last_seen_at > LAST_SEEN_PRECISION]
+    if stale:
+        Identity.objects.filter(pk__in=stale).update(last_seen_at=now)
     if primary.customer_id != customer.pk and _survivor(primary.customer).pk != customer.pk:
         # Lost a race for a brand-new sender: the concurrent writer's customer owns the identity.
         if created and not customer.identities.exists():
@@ -122,14 +128,14 @@ def _identity_attach(*, customer: Customer, claim: IdentityClaim) -> Identity:
     if not claim.verified:
         identity, _created = Identity.objects.get_or_create(
             customer=customer, kind=claim.kind, namespace=claim.namespace, value=claim.value,
-            defaults={"verified": False, "display_name": claim.display_name},
+            defaults={"verified": False, "display_name": claim.display_name, "last_seen_at": timezone.now()},
         )
         return identity
     try:
         with transaction.atomic():
             return Identity.objects.create(
                 customer=customer, kind=claim.kind, namespace=claim.namespace, value=claim.value,
-                verified=True, display_name=claim.display_name,
+                verified=True, display_name=claim.display_name, last_seen_at=timezone.now(),
             )
     except IntegrityError:
         # Another message from the same sender won the race. Use its identity and say so.

@@ -53,17 +53,17 @@ def _bump(ticket: Ticket, fields: Iterable[str] = ()) -> None:
 
 
 def _find_ticket_for(*, channel: Channel, customer: Customer, thread_keys: list[str]) -> Ticket | None:
-    """Thread hints first, then the customer's latest ticket on this channel's conversation."""
+    """Thread hints first, then the customer's latest ticket on this channel's conversation.
+
+    The ticket comes back locked (one statement finds and locks it); a thread we have never seen
+    is a new conversation (None).
+    """
+    locked = Ticket.objects.select_for_update(no_key=True, of=("self",)).filter(customer=customer)
     if thread_keys:
-        thread = (
-            TicketThread.objects.filter(channel=channel, key__in=thread_keys, ticket__customer=customer)
-            .select_related("ticket").order_by("-ticket__last_message_at").first()
-        )
-        if thread is not None:
-            return thread.ticket
-        # A thread we have never seen is a new conversation.
-        return None
-    return Ticket.objects.filter(customer=customer, origin_channel=channel).order_by("-last_message_at", "-pk").first()
+        locked = locked.filter(threads__channel=channel, threads__key__in=thread_keys)
+    else:
+        locked = locked.filter(origin_channel=channel)
+    return locked.order_by("-last_message_at", "-pk").first()
 
 
 def timeline_append_inbound(
@@ -83,7 +83,6 @@ def timeline_append_inbound(
     ticket = _find_ticket_for(channel=channel, customer=customer, thread_keys=message.thread_keys)
     created = False
     if ticket is not None:
-        ticket = _lock(ticket.pk)
         if ticket.status == S.CLOSED:
             follow_up_of, ticket = ticket, None
         else:
