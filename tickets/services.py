@@ -228,20 +228,31 @@ def ticket_set_status(*, ticket: Ticket, status: str, by: User) -> Ticket:
     return ticket
 
 
+def _change(*, ticket: Ticket, by: User, field: str, value, check=None) -> Ticket:
+    """Lock the ticket; unless nothing changes, refuse on a closed ticket, record a system event,
+    save and publish (to the previous team or assignee too, so their lists drop the ticket)."""
+    ticket = _lock(ticket.pk)
+    attname = Ticket._meta.get_field(field).attname
+    old, new = getattr(ticket, attname), getattr(value, "pk", value)
+    if check is not None:
+        check(ticket)
+    if new == old:
+        return ticket
+    if ticket.status == S.CLOSED:
+        raise TicketClosed()
+    _event_entry(ticket, by=by, action=field, data={"from": old, "to": new})
+    setattr(ticket, field, value)
+    _bump(ticket, [field])
+    previous = {f"previous_{attname}": old} if field in ("team", "assignee") else {}
+    events.publish_ticket_event("ticket.updated", ticket, **previous)
+    return ticket
+
+
 @transaction.atomic
 def ticket_set_priority(*, ticket: Ticket, priority: str, by: User) -> Ticket:
     if not roles.is_supervisor(by):
         raise NotAllowed(_("Only supervisors set priorities."))
-    ticket = _lock(ticket.pk)
-    if priority == ticket.priority:
-        return ticket
-    if ticket.status == S.CLOSED:
-        raise TicketClosed()
-    _event_entry(ticket, by=by, action="priority", data={"from": ticket.priority, "to": priority})
-    ticket.priority = priority
-    _bump(ticket, ["priority"])
-    events.publish_ticket_event("ticket.updated", ticket)
-    return ticket
+    return _change(ticket=ticket, by=by, field="priority", value=priority)
 
 
 @transaction.atomic
@@ -251,36 +262,19 @@ def ticket_assign(*, ticket: Ticket, agent: User | None, by: User) -> Ticket:
         raise NotAllowed(_("Only supervisors assign tickets to someone else."))
     if agent is not None and not roles.is_agent(agent):
         raise DomainError(_("%(name)s is not an agent.") % {"name": agent.display_name})
-    ticket = _lock(ticket.pk)
-    if not roles.is_supervisor(by) and agent is None and ticket.assignee_id not in (None, by.pk):
-        raise NotAllowed(_("Only supervisors unassign someone else's ticket."))
-    if (agent.pk if agent else None) == ticket.assignee_id:
-        return ticket
-    if ticket.status == S.CLOSED:
-        raise TicketClosed()
-    previous = ticket.assignee_id
-    _event_entry(ticket, by=by, action="assignee", data={"from": previous, "to": agent.pk if agent else None})
-    ticket.assignee = agent
-    _bump(ticket, ["assignee"])
-    events.publish_ticket_event("ticket.updated", ticket, previous_assignee_id=previous)
-    return ticket
+
+    def check(locked: Ticket) -> None:
+        if not roles.is_supervisor(by) and agent is None and locked.assignee_id not in (None, by.pk):
+            raise NotAllowed(_("Only supervisors unassign someone else's ticket."))
+
+    return _change(ticket=ticket, by=by, field="assignee", value=agent, check=check)
 
 
 @transaction.atomic
 def ticket_set_team(*, ticket: Ticket, team: Team | None, by: User) -> Ticket:
     if not roles.is_supervisor(by):
         raise NotAllowed(_("Only supervisors move tickets between teams."))
-    ticket = _lock(ticket.pk)
-    if (team.pk if team else None) == ticket.team_id:
-        return ticket
-    if ticket.status == S.CLOSED:
-        raise TicketClosed()
-    previous = ticket.team_id
-    _event_entry(ticket, by=by, action="team", data={"from": previous, "to": team.pk if team else None})
-    ticket.team = team
-    _bump(ticket, ["team"])
-    events.publish_ticket_event("ticket.updated", ticket, previous_team_id=previous)
-    return ticket
+    return _change(ticket=ticket, by=by, field="team", value=team)
 
 
 @transaction.atomic

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from customers.models import Customer
@@ -22,11 +22,11 @@ from tickets.models import Attachment
 
 OPEN = "new,open,pending"
 VIEWS = [
-    ("open", gettext_lazy("Open"), {"status": OPEN}),
-    ("mine", gettext_lazy("Mine"), {"status": OPEN, "assignee": "me"}),
-    ("unassigned", gettext_lazy("Unassigned"), {"status": OPEN, "assignee": "none"}),
-    ("solved", gettext_lazy("Solved"), {"status": "solved"}),
-    ("all", gettext_lazy("All"), {}),
+    ("open", pgettext_lazy("ticket list view", "Open"), {"status": OPEN}),
+    ("mine", pgettext_lazy("ticket list view", "Mine"), {"status": OPEN, "assignee": "me"}),
+    ("unassigned", pgettext_lazy("ticket list view", "Unassigned"), {"status": OPEN, "assignee": "none"}),
+    ("solved", pgettext_lazy("ticket list view", "Solved"), {"status": "solved"}),
+    ("all", pgettext_lazy("ticket list view", "All"), {}),
 ]
 
 
