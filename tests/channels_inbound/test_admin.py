@@ -44,10 +44,9 @@ def test_admin_refuses_unknown_settings_and_unavailable_kinds(people, client):
 
 def test_failed_reply_can_be_sent_again_from_api_and_page_but_unknown_cannot(people, api_channel, api_as, client, http_stub, django_capture_on_commit_callbacks):
     from channels_inbound.services import channel_update
+    from tests.factories import TicketFactory
     from tickets.models import TimelineEntry
     from tickets.services import ticket_reply
-
-    from tests.factories import TicketFactory
 
     channel_update(channel=api_channel.channel, settings_data={"outbound_url": http_stub.url("/replies")})
     ticket = TicketFactory(customer=people.customer, team=people.team_a, origin_channel=api_channel.channel)
