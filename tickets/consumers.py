@@ -3,6 +3,8 @@ forwards events. No domain logic here (STYLE.md rule 9)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections import deque
 
@@ -13,6 +15,19 @@ from omnicenter import events, roles
 
 UNAUTHORIZED = 4401
 RECENT_EVENTS = 64  # remembered per socket to drop the copies that arrive through other groups
+
+
+@database_sync_to_async
+def _session_seconds_left(session_key: str) -> float | None:
+    """Seconds until the session expires, or None when it no longer exists (flushed at logout).
+
+    Both session engines in use (db, cached_db) keep the authoritative expiry in the database.
+    """
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    expires = Session.objects.filter(session_key=session_key).values_list("expire_date", flat=True).first()
+    return None if expires is None else (expires - timezone.now()).total_seconds()
 
 
 @database_sync_to_async
@@ -48,6 +63,17 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         groups.append(events.session_group(session.session_key))
         await self._join(groups)
         await self.accept()
+        self.expiry_watch = asyncio.create_task(self._close_when_session_ends(session.session_key))
+
+    async def _close_when_session_ends(self, session_key: str) -> None:
+        # A logout closes the socket through its session group; an expiring session has no such
+        # moment, so wait for it (re-reading it, since activity may have extended it).
+        while True:
+            left = await _session_seconds_left(session_key)
+            if left is None or left <= 0:
+                await self.close(code=UNAUTHORIZED)
+                return
+            await asyncio.sleep(min(left, 3600) + 1)
 
     async def _join(self, groups: list[str]) -> None:
         for group in set(self.joined) - set(groups):
@@ -57,6 +83,11 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         self.joined = groups
 
     async def disconnect(self, code: int) -> None:
+        watch = getattr(self, "expiry_watch", None)
+        if watch is not None and watch is not asyncio.current_task():
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 

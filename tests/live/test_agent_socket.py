@@ -148,6 +148,20 @@ def test_logout_closes_that_sessions_socket_with_4401_and_no_other(asgi_server, 
         assert next_event(other) == created(ticket_from(api_channel, "a-1"))
 
 
+def test_a_session_that_expires_closes_its_socket_with_4401(asgi_server, people):
+    from importlib import import_module
+
+    session = session_key_for(people.agent_a)
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session)
+    store.load()
+    store.set_expiry(2)
+    store.save()
+    with asgi_server.agent_socket(session) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=WAIT + 5)
+        assert closed.value.rcvd.code == UNAUTHORIZED
+
+
 def test_joining_a_team_starts_its_events_without_reconnecting(asgi_server, people, b_channel):
     with asgi_server.agent_socket(session_key_for(people.agent_a)) as ws:
         people.team_b.members.add(people.agent_a)
