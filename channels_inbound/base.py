@@ -44,6 +44,9 @@ class NormalizedMessage:
 class SendResult:
     provider_message_id: str = ""
     detail: str = ""
+    #: conversation hints the customer's answer will carry (an email's Message-ID), recorded on
+    #: the ticket so that the answer threads back to it
+    thread_keys: list[str] = field(default_factory=list)
 
 
 class Rejected(Exception):

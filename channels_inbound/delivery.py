@@ -126,6 +126,10 @@ def message_deliver(*, entry_id: int) -> DeliveryOutcome | None:
         message_status_apply(entry_id=entry_id, status=D.UNKNOWN, error=f"{exc.__class__.__name__}: {exc}")
         return DeliveryOutcome(D.UNKNOWN)
     message_status_apply(entry_id=entry_id, status=D.SENT, provider_message_id=result.provider_message_id)
+    if result.thread_keys:
+        from tickets.services import ticket_record_thread_keys
+
+        ticket_record_thread_keys(ticket=entry.ticket, channel=entry.channel, keys=result.thread_keys)
     return DeliveryOutcome(D.SENT)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Case, F, Q, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -52,18 +52,51 @@ def _bump(ticket: Ticket, fields: Iterable[str] = ()) -> None:
     ticket.save(update_fields=["version", "updated_at", *fields])
 
 
+TICKET_NUMBER_KEY = "ticket:"  # a ticket number quoted by the sender, e.g. "[#1042]" in a subject
+TICKET_TOKEN_KEY = "token:"  # noqa: S105 (a key prefix: the unguessable token of a reply address)
+
+
 def _find_ticket_for(*, channel: Channel, customer: Customer, thread_keys: list[str]) -> Ticket | None:
     """Thread hints first, then the customer's latest ticket on this channel's conversation.
 
-    The ticket comes back locked (one statement finds and locks it); a thread we have never seen
-    is a new conversation (None).
+    Hints are conversation keys recorded on tickets, ticket numbers and reply-address tokens; every
+    one of them only finds a ticket of this same customer. The ticket comes back locked (one
+    statement finds and locks it); hints that match nothing are a new conversation (None).
     """
     locked = Ticket.objects.select_for_update(no_key=True, of=("self",)).filter(customer=customer)
     if thread_keys:
-        locked = locked.filter(threads__channel=channel, threads__key__in=thread_keys)
-    else:
-        locked = locked.filter(origin_channel=channel)
-    return locked.order_by("-last_message_at", "-pk").first()
+        numbers = [k.removeprefix(TICKET_NUMBER_KEY) for k in thread_keys if k.startswith(TICKET_NUMBER_KEY)]
+        tokens = [k.removeprefix(TICKET_TOKEN_KEY) for k in thread_keys if k.startswith(TICKET_TOKEN_KEY)]
+        keys = [k for k in thread_keys if not k.startswith((TICKET_NUMBER_KEY, TICKET_TOKEN_KEY))]
+        match = Q(threads__channel=channel, threads__key__in=keys) if keys else Q(pk__in=[])
+        if numbers:
+            match |= Q(pk__in=[int(n) for n in numbers if n.isdigit()])
+        if tokens:
+            match |= Q(public_id__in=[t for t in tokens if _is_uuid_hex(t)])
+        # Exact conversation keys win over a quoted number or token.
+        return locked.filter(match).order_by(
+            Case(When(Q(threads__channel=channel, threads__key__in=keys), then=0), default=1) if keys else "pk",
+            "-last_message_at", "-pk",
+        ).first()
+    return locked.filter(origin_channel=channel).order_by("-last_message_at", "-pk").first()
+
+
+def _is_uuid_hex(value: str) -> bool:
+    return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+
+def ticket_record_thread_keys(*, ticket: Ticket, channel: Channel, keys: Iterable[str]) -> None:
+    """Remember conversation keys (e.g. the Message-ID of a reply we sent) for this ticket."""
+    for key in keys:
+        if key.startswith((TICKET_NUMBER_KEY, TICKET_TOKEN_KEY)):
+            continue
+        try:
+            with transaction.atomic():
+                TicketThread.objects.get_or_create(
+                    channel=channel, customer_id=ticket.customer_id, key=key[:500], defaults={"ticket": ticket}
+                )
+        except IntegrityError:
+            pass
 
 
 def timeline_append_inbound(
@@ -112,14 +145,7 @@ def timeline_append_inbound(
         # find the closed ticket again and open yet another follow-up.
         TicketThread.objects.filter(channel=channel, key__in=[k[:500] for k in message.thread_keys],
                                     ticket=follow_up_of).update(ticket=ticket)
-    for key in message.thread_keys:
-        try:
-            with transaction.atomic():
-                TicketThread.objects.get_or_create(
-                    channel=channel, customer=customer, key=key[:500], defaults={"ticket": ticket}
-                )
-        except IntegrityError:
-            pass
+    ticket_record_thread_keys(ticket=ticket, channel=channel, keys=message.thread_keys)
 
     if created:
         events.publish_ticket_event("ticket.created", ticket)

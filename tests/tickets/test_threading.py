@@ -237,3 +237,38 @@ def test_a_message_for_an_assigned_ticket_keeps_the_assignee(people, channel, st
 
     ticket.refresh_from_db()
     assert ticket.assignee == agent
+
+
+def test_a_quoted_ticket_number_or_reply_token_threads_only_for_the_same_customer(people, channel):
+    annas = say(channel, "m-1", "Anna's question", thread="conv-1").ticket
+
+    by_number = say(channel, "m-2", "About my ticket", thread=f"ticket:{annas.pk}")
+    by_token = say(channel, "m-3", "Replying by mail", thread=f"token:{annas.public_id.hex}")
+    boris_number = say(channel, "m-4", "Guessing a number", thread=f"ticket:{annas.pk}", email=BORIS)
+    boris_token = say(channel, "m-5", "Stolen token", thread=f"token:{annas.public_id.hex}", email=BORIS)
+
+    assert by_number.ticket_id == by_token.ticket_id == annas.pk
+    assert boris_number.ticket_id != annas.pk and boris_token.ticket_id != annas.pk
+    assert list(annas.entries.values_list("text", flat=True)) == ["Anna's question", "About my ticket", "Replying by mail"]
+
+
+def test_a_conversation_key_wins_over_a_quoted_number_of_another_ticket(people, channel):
+    first = say(channel, "m-1", "First", thread="conv-1").ticket
+    second = say(channel, "m-2", "Second", thread="conv-2").ticket
+
+    entry = message_ingest(channel=channel, message=NormalizedMessage(
+        provider_message_id="m-3", sender=[identities.claim(Identity.Kind.EMAIL, ANNA)], text="Re",
+        thread_keys=["conv-2", f"ticket:{first.pk}"],
+    ))
+
+    assert entry.ticket_id == second.pk
+
+
+def test_keys_recorded_after_a_send_thread_the_answer(people, channel):
+    from tickets.services import ticket_record_thread_keys
+
+    ticket = say(channel, "m-1", "Question").ticket
+    ticket_record_thread_keys(ticket=ticket, channel=channel, keys=["msgid:our-reply@omnicenter.example"])
+
+    answer = say(channel, "m-2", "Answer to your reply", thread="msgid:our-reply@omnicenter.example")
+    assert answer.ticket_id == ticket.pk
