@@ -58,6 +58,11 @@ class Rejected(Exception):
         self.status = status
 
 
+class Unprocessable(Exception):
+    """The payload can never be processed (an email that cannot be parsed): no retries, the event
+    is kept raw and shown to admins at once."""
+
+
 class TransientSendError(Exception):
     """The provider could not take the message now (5xx, 429, connection refused): retry later."""
 

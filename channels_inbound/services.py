@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from channels_inbound import registry
-from channels_inbound.base import NormalizedMessage
+from channels_inbound.base import NormalizedMessage, Unprocessable
 from channels_inbound.models import Channel, InboundEvent
 from omnicenter import crypto
 from omnicenter.errors import DomainError
@@ -173,7 +173,7 @@ def inbound_event_process(*, event_id: int) -> str:
 
 
 def inbound_event_record_failure(*, event: InboundEvent, error: BaseException) -> None:
-    gave_up = event.attempts >= settings.INBOUND_MAX_ATTEMPTS
+    gave_up = event.attempts >= settings.INBOUND_MAX_ATTEMPTS or isinstance(error, Unprocessable)
     backoff = timedelta(seconds=min(30 * 2 ** max(event.attempts - 1, 0), 3600))
     InboundEvent.objects.filter(pk=event.pk).update(
         status=InboundEvent.Status.DEAD if gave_up else InboundEvent.Status.FAILED,

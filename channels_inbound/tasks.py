@@ -41,3 +41,31 @@ def sweep_outbound_messages() -> dict:
     if max(result.values()) >= settings.OUTBOUND_SWEEP_BATCH:
         _again_soon(sweep_outbound_messages)
     return result
+
+
+@shared_task
+def poll_mailboxes() -> int:
+    """Periodic: one poll task per active email channel that has an IMAP mailbox."""
+    from channels_inbound.models import Channel
+
+    channel_ids = [
+        c.pk for c in Channel.objects.filter(kind="email", is_active=True).only("pk", "settings")
+        if (c.settings or {}).get("imap_host")
+    ]
+    for channel_id in channel_ids:
+        poll_mailbox.delay(channel_id)
+    return len(channel_ids)
+
+
+@shared_task(acks_late=True)
+def poll_mailbox(channel_id: int) -> dict | None:
+    # One poll per mailbox at a time is the lease's job (imap.mailbox_poll), not the queue's.
+    from dataclasses import asdict
+
+    from channels_inbound.email.imap import mailbox_poll
+    from channels_inbound.models import Channel
+
+    channel = Channel.objects.filter(pk=channel_id, kind="email", is_active=True).first()
+    if channel is None:
+        return None
+    return asdict(mailbox_poll(channel=channel))

@@ -212,6 +212,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-inbound-events": {"task": "channels_inbound.tasks.sweep_inbound_events", "schedule": 30.0},
     "sweep-outbound-messages": {"task": "channels_inbound.tasks.sweep_outbound_messages", "schedule": 60.0},
     "worker-heartbeat": {"task": "omnicenter.tasks.heartbeat", "schedule": 30.0},
+    "poll-mailboxes": {"task": "channels_inbound.tasks.poll_mailboxes", "schedule": float(env.integer("EMAIL_POLL_INTERVAL", 60))},
 }
 
 # --- Auth, sessions, security ------------------------------------------------------------------

@@ -1,0 +1,103 @@
+"""The `email` channel: mail polled over IMAP (or imported) in, replies out over SMTP or an ESP."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from typing import TYPE_CHECKING
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from channels_inbound.base import Adapter, NormalizedMessage, SendResult, Unprocessable
+from channels_inbound.registry import register
+
+if TYPE_CHECKING:
+    from channels_inbound.models import Channel, InboundEvent
+    from tickets.models import TimelineEntry
+
+SECURITY = [("ssl", "SSL/TLS"), ("starttls", "STARTTLS"), ("none", _("None (plain text)"))]
+TICKET_NUMBER = re.compile(r"\[#(\d{1,12})\]")
+
+
+class EmailSettings(serializers.Serializer):
+    address = serializers.EmailField(help_text=_("The address customers write to."))
+    aliases = serializers.ListField(child=serializers.EmailField(), required=False, default=list)
+    imap_host = serializers.CharField(required=False, allow_blank=True, max_length=253)
+    imap_port = serializers.IntegerField(required=False, min_value=1, max_value=65535, default=993)
+    imap_user = serializers.CharField(required=False, allow_blank=True, max_length=320)
+    imap_password = serializers.CharField(required=False, allow_blank=True, max_length=500, write_only=True)
+    imap_folder = serializers.CharField(required=False, default="INBOX", max_length=200)
+    imap_security = serializers.ChoiceField(choices=SECURITY, required=False, default="ssl")
+    smtp_host = serializers.CharField(required=False, allow_blank=True, max_length=253)
+    smtp_port = serializers.IntegerField(required=False, min_value=1, max_value=65535, default=587)
+    smtp_user = serializers.CharField(required=False, allow_blank=True, max_length=320)
+    smtp_password = serializers.CharField(required=False, allow_blank=True, max_length=500, write_only=True)
+    smtp_security = serializers.ChoiceField(choices=SECURITY, required=False, default="starttls")
+    esp = serializers.CharField(
+        required=False, allow_blank=True, max_length=50,
+        help_text=_("Send through this anymail ESP (e.g. mailgun, postmark, sendgrid, amazon_ses) instead of SMTP."),
+    )
+
+
+class EmailAdapter(Adapter):
+    kinds = ("email",)
+    settings_serializer = EmailSettings
+    secret_fields = ("imap_password", "smtp_password")
+
+    def verify(self, request, channel: Channel) -> None:
+        # Mail arrives by polling or import, not through a webhook of ours; ESP webhooks are
+        # verified by anymail's own views.
+        return None
+
+    def parse(self, event: InboundEvent) -> list[NormalizedMessage]:
+        from channels_inbound.email.parser import UnparseableEmail, parse_email, to_normalized
+
+        payload = event.payload
+        oversized = bool(payload.get("oversized"))
+        raw = base64.b64decode(payload.get("headers_b64" if oversized else "raw_b64") or b"")
+        try:
+            parsed = parse_email(raw)
+            if parsed.is_bounce:
+                self._apply_bounce(event.channel, parsed)
+                return []
+            message = to_normalized(parsed, raw_sha256=hashlib.sha256(raw).hexdigest())
+        except UnparseableEmail as exc:
+            # Kept raw on the event, shown to admins; retrying cannot make it parse.
+            raise Unprocessable(f"unparseable email: {exc}") from exc
+        if oversized:
+            message.text = str(_("This email (%(size)s bytes) is larger than the import limit; only its headers were kept.")
+                               % {"size": payload.get("size", "?")})
+            message.html, message.attachments = "", []
+        if parsed.message_id:
+            message.thread_keys.append("msgid:" + parsed.message_id)
+        message.thread_keys += [f"ticket:{n}" for n in TICKET_NUMBER.findall(parsed.subject)]
+        return [message]
+
+    def _apply_bounce(self, channel: Channel, parsed) -> None:
+        from channels_inbound.delivery import message_status_apply
+        from tickets.models import TimelineEntry
+
+        if not parsed.bounced_message_id:
+            return
+        entry = TimelineEntry.objects.filter(
+            channel__kind="email", direction=TimelineEntry.Direction.OUTBOUND,
+            provider_message_id=parsed.bounced_message_id,
+        ).first()
+        if entry is not None:
+            message_status_apply(
+                entry_id=entry.pk, status=TimelineEntry.Delivery.FAILED,
+                error=parsed.bounce_reason or str(_("The recipient's mail server returned the message.")),
+            )
+
+    def send(self, entry: TimelineEntry) -> SendResult:
+        from channels_inbound.email.outbound import send_entry
+
+        result = send_entry(entry)
+        if result.provider_message_id:
+            result.thread_keys = [*result.thread_keys, "msgid:" + result.provider_message_id]
+        return result
+
+
+register(EmailAdapter)
