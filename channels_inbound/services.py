@@ -96,7 +96,7 @@ def _enqueue_process(event_id: int) -> None:
 
 
 def inbound_event_store(
-    *, channel: Channel, external_id: str, payload: dict, headers: dict | None = None
+    *, channel: Channel, external_id: str, payload: dict, headers: dict | None = None, enqueue: bool = True
 ) -> tuple[InboundEvent, bool]:
     """Store a provider payload exactly once per (channel, external id) and enqueue it after commit.
 
@@ -113,7 +113,8 @@ def inbound_event_store(
     event.pk = _insert_unless_duplicate(event)
     if event.pk is None:
         return InboundEvent.objects.get(channel=channel, external_id=external_id), False
-    transaction.on_commit(lambda: _enqueue_process(event.pk))
+    if enqueue:  # callers that process the event themselves (import_mail) pass False
+        transaction.on_commit(lambda: _enqueue_process(event.pk))
     return event, True
 
 
