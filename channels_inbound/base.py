@@ -89,6 +89,8 @@ class Adapter:
     secret_fields: ClassVar[tuple[str, ...]] = ()
     #: secrets the server generates at creation and shows once
     generated_secrets: ClassVar[tuple[str, ...]] = ()
+    #: identity kinds a reply on this channel can be addressed to (empty: any)
+    identity_kinds: ClassVar[tuple[str, ...]] = ()
 
     def verify(self, request: HttpRequest, channel: Channel) -> None:
         raise NotImplementedError

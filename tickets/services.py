@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from customers.models import Customer, Identity
 from omnicenter import events, roles
@@ -28,7 +29,7 @@ OPEN_STATUSES = (S.NEW, S.OPEN, S.PENDING)
 
 class TicketClosed(Conflict):
     code = "ticket_closed"
-    default_message = _("The ticket is closed.")
+    default_message = gettext_lazy("The ticket is closed.")
 
 
 class NoReplyChannel(DomainError):
@@ -175,20 +176,51 @@ def _event_entry(ticket: Ticket, *, by: User | None, action: str, data: dict) ->
     )
 
 
-def reply_target(ticket: Ticket, channel: Channel | None = None, identity: Identity | None = None) -> tuple[Channel, Identity | None]:
-    """Where a reply goes: what the agent chose, else back where the customer last wrote from."""
-    if channel is not None:
-        if identity is not None and identity.customer_id != ticket.customer_id:
-            raise NoReplyChannel(_("That identity does not belong to this ticket's customer."))
+def _fits(channel: Channel, identity: Identity) -> bool:
+    from channels_inbound import registry
+
+    adapter = registry.adapter_for(channel.kind)
+    kinds = adapter.identity_kinds if adapter else ()
+    return not kinds or identity.kind in kinds
+
+
+def reply_target(ticket: Ticket, channel: Channel | None = None, identity: Identity | None = None) -> tuple[Channel, Identity]:
+    """Where a reply goes: the channel and identity the agent chose (checked: the identity is this
+    customer's and fits the channel), else back where the customer last wrote from."""
+    if identity is not None and identity.customer_id != ticket.customer_id:
+        raise NoReplyChannel(_("That identity does not belong to this ticket's customer."))
+    if channel is not None and not channel.is_active:
+        raise NoReplyChannel(_("That channel is switched off."))
+    inbound = ticket.entries.filter(
+        direction=TimelineEntry.Direction.INBOUND, channel__is_active=True, identity__customer_id=ticket.customer_id,
+    ).select_related("channel", "identity").order_by("-created_at", "-pk")
+    if channel is not None and identity is not None:
+        if not _fits(channel, identity):
+            raise NoReplyChannel(_("That identity cannot be reached on that channel."))
         return channel, identity
-    last_inbound = (
-        ticket.entries.filter(direction=TimelineEntry.Direction.INBOUND, channel__isnull=False, channel__is_active=True)
-        .select_related("channel", "identity").order_by("-created_at", "-pk").first()
-    )
-    if last_inbound is not None:
-        return last_inbound.channel, last_inbound.identity
-    if ticket.origin_channel is not None:
-        return ticket.origin_channel, identity
+    if identity is not None:
+        last = inbound.filter(identity=identity).first()
+        if last is not None:
+            return last.channel, identity
+        if ticket.origin_channel is not None and ticket.origin_channel.is_active and _fits(ticket.origin_channel, identity):
+            return ticket.origin_channel, identity
+        raise NoReplyChannel(_("Choose a channel to reach that identity on."))
+    if channel is not None:
+        last = inbound.filter(channel=channel).first()
+        if last is not None:
+            return channel, last.identity
+        fitting = next((i for i in ticket.customer.identities.filter(verified=True) if _fits(channel, i)), None)
+        if fitting is None:
+            raise NoReplyChannel(_("The customer has no identity that can be reached on that channel."))
+        return channel, fitting
+    last = inbound.first()
+    if last is not None:
+        return last.channel, last.identity
+    origin = ticket.origin_channel
+    if origin is not None and origin.is_active:
+        fitting = next((i for i in ticket.customer.identities.filter(verified=True) if _fits(origin, i)), None)
+        if fitting is not None:
+            return origin, fitting
     raise NoReplyChannel(_("This ticket has no channel to reply on; choose one."))
 
 
@@ -221,7 +253,7 @@ def ticket_reply(
         ticket.status = S.OPEN
         fields.append("status")
     _bump(ticket, fields)
-    transaction.on_commit(lambda: enqueue_delivery(entry.pk))
+    transaction.on_commit(lambda: enqueue_delivery(entry.pk), robust=True)
     events.publish_ticket_event("timeline.appended", ticket)
     return entry
 
@@ -335,7 +367,11 @@ def ticket_set_tags(*, ticket: Ticket, tags: list[str], by: User) -> Ticket:
     if ticket.status == S.CLOSED:
         raise TicketClosed()
     for name in names:
-        Tag.objects.get_or_create(name=name)
+        try:
+            with transaction.atomic():  # a concurrent creation of the same tag must not abort us
+                Tag.objects.get_or_create(name=name)
+        except IntegrityError:
+            pass
     ticket.tags.set(Tag.objects.filter(name__in=names))
     _event_entry(ticket, by=by, action="tags", data={"from": current, "to": names})
     _bump(ticket)

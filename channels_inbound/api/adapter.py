@@ -109,6 +109,7 @@ class ApiAdapter(Adapter):
     kinds = ("api",)
     settings_serializer = ApiSettings
     generated_secrets = ("secret",)
+    identity_kinds = ("external", "email", "phone")
 
     def verify(self, request, channel: Channel) -> None:
         header = request.headers.get("Authorization", "")

@@ -45,6 +45,7 @@ class EmailAdapter(Adapter):
     kinds = ("email",)
     settings_serializer = EmailSettings
     secret_fields = ("imap_password", "smtp_password")
+    identity_kinds = ("email",)
 
     def verify(self, request, channel: Channel) -> None:
         # Mail arrives by polling or import, not through a webhook of ours; ESP webhooks are
