@@ -9,6 +9,8 @@ from rest_framework.response import Response
 
 from customers import identities, selectors, services
 from customers.models import Customer, CustomerMerge, Identity
+from omnicenter import roles
+from omnicenter.errors import NotAllowed
 from omnicenter.permissions import IsAdmin, IsSupervisor
 from tickets.api import TimelineEntrySerializer
 from tickets.selectors import customer_timeline
@@ -71,6 +73,19 @@ class CustomerCreateSerializer(CustomerSerializer):
         fields = [*CustomerSerializer.Meta.fields, "new_identities"]
 
 
+def _check_may_merge(user, *customers: Customer) -> None:
+    """Supervisors merge anyone; an agent only customers all of whose tickets they may see,
+    since a merge shows each profile's history on the other."""
+    if roles.is_supervisor(user):
+        return
+    from tickets.models import Ticket
+    from tickets.selectors import tickets_visible_to
+
+    hidden = Ticket.objects.filter(customer__in=customers).exclude(pk__in=tickets_visible_to(user).values("pk"))
+    if hidden.exists():
+        raise NotAllowed(_("These customers have tickets you cannot see; ask a supervisor to merge them."))
+
+
 class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
                       mixins.CreateModelMixin, viewsets.GenericViewSet):
     """Unified customer profiles. `?search=` matches name, email and phone."""
@@ -116,9 +131,10 @@ class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.U
         """Merge customer `other` into this one. Undo with `unmerge`."""
         into = self.get_object()
         other_id = request.data.get("other")
-        if not isinstance(other_id, int):
+        if not isinstance(other_id, int) or isinstance(other_id, bool):
             return Response({"other": [_("Give the id of the customer to merge in.")]}, status=400)
         other = get_object_or_404(Customer, pk=other_id)
+        _check_may_merge(request.user, into, other)
         merge = services.customer_merge(into=into, other=other, by=request.user)
         return Response(MergeSerializer(merge).data, status=status.HTTP_201_CREATED)
 
@@ -128,9 +144,10 @@ class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.U
         """Undo a merge into this customer, restoring exactly what moved."""
         into = self.get_object()
         merge_id = request.data.get("merge")
-        if not isinstance(merge_id, int):
+        if not isinstance(merge_id, int) or isinstance(merge_id, bool):
             return Response({"merge": [_("Give the id of the merge to undo.")]}, status=400)
         merge = get_object_or_404(CustomerMerge, pk=merge_id, into=into)
+        _check_may_merge(request.user, into, merge.other)
         services.customer_unmerge(merge=merge, by=request.user)
         merge.refresh_from_db()
         return Response(MergeSerializer(merge).data)

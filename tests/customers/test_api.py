@@ -238,7 +238,7 @@ def test_given_an_agent_assigned_a_ticket_outside_their_teams_then_its_entries_s
 # --- merge and un-merge -------------------------------------------------------------------------
 
 def test_given_two_customers_when_merged_and_unmerged_through_the_api_then_both_are_restored(people, api_as):
-    TicketFactory(customer=people.other_customer)
+    TicketFactory(customer=people.other_customer, team=people.team_a)
     client = api_as(people.agent_a)
 
     merged = client.post(detail(people.customer, "merge/"), {"other": people.other_customer.pk}, format="json")
@@ -359,3 +359,19 @@ def test_given_a_full_token_then_it_can_write(people):
 
     assert response.status_code == 200
     assert Customer.objects.get(pk=people.customer.pk).display_name == "Anna K."
+
+
+def test_an_agent_cannot_merge_customers_with_tickets_of_another_team_but_a_supervisor_can(people, api_as):
+    from tests.factories import TicketFactory
+
+    TicketFactory(customer=people.customer, team=people.team_a)
+    TicketFactory(customer=people.other_customer, team=people.team_a)
+    url = f"/api/v1/customers/{people.customer.pk}/merge/"
+
+    refused = api_as(people.agent_b).post(url, {"other": people.other_customer.pk}, format="json")
+    as_bool = api_as(people.supervisor).post(url, {"other": True}, format="json")
+    allowed_agent = api_as(people.agent_a).post(url, {"other": people.other_customer.pk}, format="json")
+
+    assert refused.status_code == 403
+    assert as_bool.status_code == 400
+    assert allowed_agent.status_code == 201
