@@ -223,6 +223,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_THROTTLE_ATTEMPTS = env.integer("LOGIN_THROTTLE_ATTEMPTS", 10)
+# Reverse proxies in front of the web processes (docker-compose.yml has one: Caddy). Used to find the
+# client's address in X-Forwarded-For for per-IP limits; 0 trusts no such header.
+NUM_PROXIES = env.integer("NUM_PROXIES", 0 if EMBEDDED else 1)
 LOGIN_THROTTLE_WINDOW = env.integer("LOGIN_THROTTLE_WINDOW", 900)
 SESSION_COOKIE_AGE = env.integer("SESSION_COOKIE_AGE", 12 * 3600)
 SESSION_COOKIE_HTTPONLY = True

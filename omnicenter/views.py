@@ -20,6 +20,12 @@ from omnicenter.middleware import SESSION_LANGUAGE_KEY
 
 
 def _client_ip(request) -> str:
+    """The client's address. Behind NUM_PROXIES reverse proxies, REMOTE_ADDR is the proxy's own, so
+    take the entry the outermost trusted proxy appended to X-Forwarded-For (entries left of it are
+    whatever the client claimed)."""
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if settings.NUM_PROXIES and forwarded:
+        return forwarded[-min(settings.NUM_PROXIES, len(forwarded))]
     return request.META.get("REMOTE_ADDR", "")
 
 

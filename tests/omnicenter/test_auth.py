@@ -371,3 +371,23 @@ def test_unknown_role_is_refused_and_changes_nothing(people):
         user_set_role(user=people.supervisor, role="owner")
 
     assert role_flags(people.supervisor) == (True, True, False)
+
+
+def test_behind_the_proxy_the_throttle_counts_the_client_address_not_the_proxys(client, people, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.LOGIN_THROTTLE_ATTEMPTS = 2
+    settings.NUM_PROXIES = 1
+    for _ in range(2):  # one client, behind the proxy at 10.0.0.2, fails twice
+        client.post("/accounts/login/", {"username": "nobody-1", "password": "x"},
+                    REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.9")
+    from django.test import Client
+
+    other_client = Client().post("/accounts/login/", {"username": "agent_a", "password": "pass-1234"},
+                                 REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    same_client = client.post("/accounts/login/", {"username": "nobody-2", "password": "x"},
+                              REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="7.7.7.7, 203.0.113.9")
+    cache.clear()
+    assert other_client.status_code == 302  # another client behind the same proxy is not locked out
+    assert same_client.status_code == 429  # a forged left-hand entry does not escape the limit
