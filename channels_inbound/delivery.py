@@ -144,7 +144,11 @@ def outbound_sweep(*, batch: int = 200) -> dict[str, int]:
     ) + list(
         TimelineEntry.objects.filter(delivery_status=D.QUEUED, next_attempt_at__lte=now).values_list("pk", flat=True)[:batch]
     )
-    for entry_id in dict.fromkeys(due):
+    due = list(dict.fromkeys(due))
+    # Marked as just queued: a backlog moves on to new rows at the next sweep instead of enqueuing
+    # the same ones again, and a lost task is still caught LOST_QUEUED_AFTER later.
+    TimelineEntry.objects.filter(pk__in=due, delivery_status=D.QUEUED).update(status_changed_at=now, next_attempt_at=None)
+    for entry_id in due:
         enqueue_delivery(entry_id)
     stuck = list(
         TimelineEntry.objects.filter(delivery_status=D.SENDING, status_changed_at__lte=now - STUCK_SENDING_AFTER)

@@ -197,12 +197,15 @@ def inbound_event_retry(*, event: InboundEvent) -> None:
 def inbound_events_sweep(*, batch: int | None = None) -> int:
     """Re-enqueue events left behind (broker down, worker died, backoff over). Bounded batch."""
     batch = batch or settings.INBOUND_SWEEP_BATCH
-    ids = list(
-        InboundEvent.objects.filter(
-            status__in=[InboundEvent.Status.RECEIVED, InboundEvent.Status.PROCESSING, InboundEvent.Status.FAILED],
-            next_attempt_at__lte=timezone.now(),
-        ).order_by("next_attempt_at").values_list("pk", flat=True)[:batch]
+    now = timezone.now()
+    due = InboundEvent.objects.filter(
+        status__in=[InboundEvent.Status.RECEIVED, InboundEvent.Status.PROCESSING, InboundEvent.Status.FAILED],
+        next_attempt_at__lte=now,
     )
+    ids = list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:batch])
+    # Waiting again, due at the next sweep: a backlog larger than a batch moves on to new rows
+    # instead of enqueuing the same ones every time, and a lost task is caught once more.
+    due.filter(pk__in=ids).update(status=InboundEvent.Status.RECEIVED, next_attempt_at=now + settings.INBOUND_STALE_AFTER)
     for event_id in ids:
         _enqueue_process(event_id)
     return len(ids)

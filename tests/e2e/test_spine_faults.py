@@ -365,8 +365,8 @@ def test_sweep_takes_at_most_a_batch_per_run_until_the_backlog_is_gone(people, a
         for i in range(5)
     ]
 
-    with redis_down(), django_assert_num_queries(1):
-        assert inbound_events_sweep() == 2  # one bounded query, whatever the backlog
+    with redis_down(), django_assert_num_queries(2):
+        assert inbound_events_sweep() == 2  # one bounded select and one update, whatever the backlog
     swept = [inbound_events_sweep() for _ in range(3)]
 
     assert swept == [2, 2, 1]
@@ -387,3 +387,19 @@ def test_sweep_processes_the_oldest_due_events_first(people, api_channel, settin
 
     statuses = dict(InboundEvent.objects.values_list("pk", "status"))
     assert [statuses[e.pk] for e in events] == ["processed", "processed", "received", "received"]
+
+
+def test_a_sweep_with_a_backlog_moves_on_instead_of_enqueuing_the_same_events_again(people, api_channel, settings):
+    settings.INBOUND_SWEEP_BATCH = 2
+    for i in range(4):
+        inbound_event_store(channel=api_channel.channel, external_id=f"m-{i}", payload=message(f"m-{i}"))
+    InboundEvent.objects.update(next_attempt_at=timezone.now() - timedelta(minutes=5))
+
+    with redis_down():
+        inbound_events_sweep()
+        first = set(InboundEvent.objects.filter(next_attempt_at__gt=timezone.now()).values_list("pk", flat=True))
+        inbound_events_sweep()
+        both = set(InboundEvent.objects.filter(next_attempt_at__gt=timezone.now()).values_list("pk", flat=True))
+
+    assert len(first) == 2
+    assert len(both) == 4  # the second run took the other two
