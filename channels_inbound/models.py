@@ -92,3 +92,28 @@ class InboundEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel_id}:{self.external_id} ({self.status})"
+
+
+class MailboxState(models.Model):
+    """Where the IMAP poller of one mailbox folder stands (channels_inbound/email/imap.py).
+
+    `lease_until` is taken with a conditional UPDATE, never a row lock held across network calls:
+    one poll per mailbox at a time, whatever the number of workers or beat restarts.
+    """
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="mailbox_states")
+    folder = models.CharField(max_length=255, default="INBOX")
+    uidvalidity = models.BigIntegerField(null=True, blank=True)
+    last_uid = models.BigIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    messages_seen = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("mailbox state")
+        verbose_name_plural = _("mailbox states")
+        constraints = [models.UniqueConstraint(fields=["channel", "folder"], name="mailbox_state_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id}:{self.folder} (uid {self.last_uid})"

@@ -6,7 +6,7 @@ import importlib
 
 from channels_inbound.base import Adapter
 
-PROVIDERS = ("api",)
+PROVIDERS = ("api", "email")
 _adapters: dict[str, Adapter] = {}
 
 

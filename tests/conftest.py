@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from tests.factories import CustomerFactory, IdentityFactory, TeamFactory, UserFactory, make_channel
 
-pytest_plugins = ["tests.httpserver", "tests.servers"]
+pytest_plugins = ["tests.httpserver", "tests.servers", "tests.smtpserver"]
 
 
 @dataclass

@@ -63,6 +63,8 @@ class EmailAdapter(Adapter):
             if parsed.is_bounce:
                 self._apply_bounce(event.channel, parsed)
                 return []
+            if parsed.dsn_action:  # a "delayed" or "relayed" report: nothing failed, nobody wrote
+                return []
             message = to_normalized(parsed, raw_sha256=hashlib.sha256(raw).hexdigest())
         except UnparseableEmail as exc:
             # Kept raw on the event, shown to admins; retrying cannot make it parse.

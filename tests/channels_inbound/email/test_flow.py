@@ -1,0 +1,145 @@
+"""Email end to end: a real Dovecot in, the spine, a real SMTP server out, and the answer threads back."""
+
+from __future__ import annotations
+
+from email.utils import make_msgid
+
+import pytest
+from django.core.management import call_command
+
+from channels_inbound.models import InboundEvent
+from channels_inbound.services import channel_create
+from channels_inbound.tasks import poll_mailbox
+from tickets.models import Ticket, TimelineEntry
+from tickets.services import ticket_reply, ticket_set_status
+
+pytestmark = pytest.mark.xdist_group("dovecot")
+
+
+def mail(*, sender: str, subject: str, body: str, message_id: str, in_reply_to: str = "", extra: str = "") -> bytes:
+    headers = [
+        f"From: {sender}", "To: support@example.test", f"Subject: {subject}", f"Message-ID: <{message_id}>",
+        "Date: Sun, 22 Nov 2026 10:00:00 +0000", "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: 8bit",
+    ]
+    if in_reply_to:
+        headers += [f"In-Reply-To: <{in_reply_to}>", f"References: <{in_reply_to}>"]
+    if extra:
+        headers.append(extra)
+    return ("\r\n".join(headers) + "\r\n\r\n" + body + "\r\n").encode()
+
+
+@pytest.fixture
+def mailbox(people, imap_account, smtp_server):
+    channel, _ = channel_create(kind="email", name="Obsługa klienta", default_team=people.team_a, settings_data={
+        **imap_account.settings(), "imap_password": imap_account.password,
+        "smtp_host": smtp_server.host, "smtp_port": smtp_server.port, "smtp_security": "none",
+    })
+    return channel
+
+
+def poll(channel, capture):
+    with capture(execute=True):
+        return poll_mailbox(channel.pk)
+
+
+def test_mail_becomes_a_ticket_the_reply_threads_and_the_answer_lands_on_the_same_ticket(
+    people, mailbox, imap_account, smtp_server, django_capture_on_commit_callbacks,
+):
+    first_id = make_msgid(domain="poczta.example")[1:-1]
+    imap_account.append(mail(sender="Anna Kowalska <anna@example.pl>", subject="Gdzie jest paczka?",
+                             body="Zamówienie 123 nie dotarło.", message_id=first_id))
+
+    assert poll(mailbox, django_capture_on_commit_callbacks)["stored"] == 1
+    ticket = Ticket.objects.get()
+    assert (ticket.customer, ticket.subject, ticket.team) == (people.customer, "Gdzie jest paczka?", people.team_a)
+    assert ticket.entries.get().text.strip() == "Zamówienie 123 nie dotarło."
+
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = ticket_reply(ticket=ticket, by=people.agent_a, text="Sprawdzamy, dziękujemy za cierpliwość.")
+    reply.refresh_from_db()
+    assert reply.delivery_status == TimelineEntry.Delivery.SENT
+    sent = smtp_server.messages[-1].message()
+    assert sent["In-Reply-To"].strip("<>") == first_id
+    assert f"[#{ticket.number}]" in sent["Subject"]
+    assert f"+t-{ticket.public_id.hex}@" in sent["Reply-To"]
+    assert sent["Message-ID"].strip("<>") == reply.provider_message_id
+
+    imap_account.append(mail(sender="anna@example.pl", subject="Re: Gdzie jest paczka?", body="Dziękuję!",
+                             message_id=make_msgid(domain="poczta.example")[1:-1], in_reply_to=reply.provider_message_id))
+    poll(mailbox, django_capture_on_commit_callbacks)
+
+    assert Ticket.objects.count() == 1
+    assert list(ticket.entries.filter(direction="in").values_list("text", flat=True))[-1].strip() == "Dziękuję!"
+
+
+def test_a_forged_in_reply_to_from_another_sender_opens_a_new_ticket(
+    people, mailbox, imap_account, django_capture_on_commit_callbacks,
+):
+    first_id = make_msgid(domain="poczta.example")[1:-1]
+    imap_account.append(mail(sender="anna@example.pl", subject="Private", body="Secret order", message_id=first_id))
+    imap_account.append(mail(sender="boris@example.ru", subject="Re: Private", body="Let me in",
+                             message_id=make_msgid()[1:-1], in_reply_to=first_id))
+
+    poll(mailbox, django_capture_on_commit_callbacks)
+
+    annas, boris = Ticket.objects.order_by("pk")
+    assert annas.entries.count() == 1
+    assert boris.customer == people.other_customer
+
+
+def test_an_auto_reply_does_not_reopen_a_solved_ticket_and_a_bounce_fails_the_reply(
+    people, mailbox, imap_account, smtp_server, django_capture_on_commit_callbacks,
+):
+    first_id = make_msgid(domain="poczta.example")[1:-1]
+    imap_account.append(mail(sender="anna@example.pl", subject="Faktura", body="Proszę o fakturę.", message_id=first_id))
+    poll(mailbox, django_capture_on_commit_callbacks)
+    ticket = Ticket.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = ticket_reply(ticket=ticket, by=people.agent_a, text="W załączniku.")
+        ticket_set_status(ticket=ticket, status="solved", by=people.agent_a)
+    reply.refresh_from_db()
+
+    imap_account.append(mail(sender="anna@example.pl", subject="Odpowiedź automatyczna: Faktura", body="Jestem na urlopie.",
+                             message_id=make_msgid()[1:-1], in_reply_to=reply.provider_message_id,
+                             extra="Auto-Submitted: auto-replied"))
+    bounce = (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.pl>\r\nTo: support@example.test\r\n"
+        f"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <{make_msgid()[1:-1]}>\r\n"
+        "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.pl\r\n\r\n"
+        "Final-Recipient: rfc822; anna@example.pl\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 User unknown\r\n\r\n"
+        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: <{reply.provider_message_id}>\r\nSubject: Re: Faktura\r\n\r\n--b--\r\n"
+    ).encode()
+    imap_account.append(bounce)
+    poll(mailbox, django_capture_on_commit_callbacks)
+
+    ticket.refresh_from_db()
+    reply.refresh_from_db()
+    assert ticket.status == Ticket.Status.SOLVED
+    assert reply.delivery_status == TimelineEntry.Delivery.FAILED
+    assert "User unknown" in reply.delivery_error
+    assert Ticket.objects.count() == 1  # the bounce made no ticket
+
+
+def test_import_mail_imports_the_corpus_once_and_a_rerun_duplicates_nothing(people, django_capture_on_commit_callbacks, capsys):
+    from pathlib import Path
+
+    channel, _ = channel_create(kind="email", name="Archive", settings_data={"address": "support@example.test"})
+    corpus = Path(__file__).resolve().parents[2] / "fixtures" / "mail"
+
+    call_command("import_mail", "--channel", channel.key, str(corpus), "--quiet-progress")
+    first = capsys.readouterr().out
+    entries = TimelineEntry.objects.count()
+    call_command("import_mail", "--channel", channel.key, str(corpus), "--quiet-progress")
+    second = capsys.readouterr().out
+
+    total = len(list(corpus.glob("*.eml")))
+    assert f"{total} mails in" in first and entries > 0
+    assert InboundEvent.objects.filter(channel=channel).count() <= total
+    assert TimelineEntry.objects.count() == entries
+    assert " 0 imported" in second
