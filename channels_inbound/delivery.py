@@ -123,7 +123,8 @@ def message_deliver(*, entry_id: int) -> DeliveryOutcome | None:
     except Exception as exc:
         # A bug in an adapter: we cannot know whether the provider got the message.
         logger.exception("adapter %s crashed sending %s", entry.channel.kind, entry_id)
-        message_status_apply(entry_id=entry_id, status=D.UNKNOWN, error=f"{exc.__class__.__name__}: {exc}")
+        # Only the class: exception text may carry URLs with tokens (the logs keep the details).
+        message_status_apply(entry_id=entry_id, status=D.UNKNOWN, error=f"Internal error ({exc.__class__.__name__}); see the logs.")
         return DeliveryOutcome(D.UNKNOWN)
     message_status_apply(entry_id=entry_id, status=D.SENT, provider_message_id=result.provider_message_id)
     if result.thread_keys:

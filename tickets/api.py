@@ -200,7 +200,10 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
                 ticket = services.ticket_set_tags(ticket=ticket, tags=data["tags"], by=request.user)
             if "status" in data:
                 ticket = services.ticket_set_status(ticket=ticket, status=data["status"], by=request.user)
-        return Response(TicketSerializer(selectors.ticket_for_agent(request.user, ticket.pk)).data)
+        # The change may have taken the ticket out of the caller's sight (they let it go to
+        # another team): answer with what was saved rather than a 404 for a committed change.
+        saved = Ticket.objects.select_related("customer", "origin_channel").prefetch_related("tags").get(pk=ticket.pk)
+        return Response(TicketSerializer(saved).data)
 
     @extend_schema(methods=["get"], responses=TimelineEntrySerializer(many=True))
     @extend_schema(methods=["post"], request=MessageCreateSerializer, responses={201: TimelineEntrySerializer})

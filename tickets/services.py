@@ -114,6 +114,9 @@ def timeline_append_inbound(
             return existing
 
     now = timezone.now()
+    # Lock order: the customer, then the ticket. Two first messages of one customer arriving at
+    # once must not open two tickets, and an absent ticket row cannot be locked.
+    Customer.objects.select_for_update(no_key=True).filter(pk=customer.pk).values_list("pk", flat=True).first()
     ticket = _find_ticket_for(channel=channel, customer=customer, thread_keys=message.thread_keys)
     created = False
     if ticket is not None:

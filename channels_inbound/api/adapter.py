@@ -104,6 +104,15 @@ class InboundPayloadSerializer(serializers.Serializer):
         return attrs
 
 
+def _stated_reason(response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    reason = body.get("error") or body.get("detail") if isinstance(body, dict) else None
+    return f": {reason[:200]}" if isinstance(reason, str) and reason else ""
+
+
 @register
 class ApiAdapter(Adapter):
     kinds = ("api",)
@@ -182,7 +191,9 @@ class ApiAdapter(Adapter):
         if response.status_code in (408, 429) or response.status_code >= 500:
             raise TransientSendError(f"HTTP {response.status_code}")
         if response.status_code >= 300:
-            raise PermanentSendError(f"HTTP {response.status_code}: {response.text[:300]}")
+            # Agents see the integrator's stated reason ({"error"} or {"detail"} in JSON), never an
+            # arbitrary body of whatever answered at that URL.
+            raise PermanentSendError(f"HTTP {response.status_code}" + _stated_reason(response))
         try:
             provider_id = str((response.json() or {}).get("id", ""))[:255]
         except (ValueError, AttributeError):
