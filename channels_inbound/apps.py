@@ -10,3 +10,6 @@ class ChannelsInboundConfig(AppConfig):
         from channels_inbound import registry
 
         registry.autodiscover()
+        from channels_inbound.email import anymail_hooks
+
+        anymail_hooks.connect()

@@ -35,9 +35,14 @@ class NormalizedMessage:
     subject: str = ""
     attachments: list[InboundAttachment] = field(default_factory=list)
     thread_keys: list[str] = field(default_factory=list)
+    #: provider details kept on the timeline entry's `data` (e.g. an ESP's own message id, which
+    #: its delivery and bounce webhooks quote)
+    data: dict = field(default_factory=dict)
     timestamp: datetime | None = None
     is_auto_reply: bool = False
     language: str = ""
+    #: kept on the timeline entry's `data` (e.g. an email's inline images: content-id -> filename)
+    data: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -47,6 +52,9 @@ class SendResult:
     #: conversation hints the customer's answer will carry (an email's Message-ID), recorded on
     #: the ticket so that the answer threads back to it
     thread_keys: list[str] = field(default_factory=list)
+    #: provider details kept on the timeline entry's `data` (e.g. an ESP's own message id, which
+    #: its delivery and bounce webhooks quote)
+    data: dict = field(default_factory=dict)
 
 
 class Rejected(Exception):

@@ -126,6 +126,8 @@ def message_deliver(*, entry_id: int) -> DeliveryOutcome | None:
         # Only the class: exception text may carry URLs with tokens (the logs keep the details).
         message_status_apply(entry_id=entry_id, status=D.UNKNOWN, error=f"Internal error ({exc.__class__.__name__}); see the logs.")
         return DeliveryOutcome(D.UNKNOWN)
+    if result.data:
+        TimelineEntry.objects.filter(pk=entry_id).update(data={**entry.data, **result.data})
     message_status_apply(entry_id=entry_id, status=D.SENT, provider_message_id=result.provider_message_id)
     if result.thread_keys:
         from tickets.services import ticket_record_thread_keys

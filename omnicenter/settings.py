@@ -301,7 +301,17 @@ MAILERS = {
     }
 }
 DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", "Omnicenter <noreply@localhost>")
-ANYMAIL = {"WEBHOOK_SECRET": env.string("ANYMAIL_WEBHOOK_SECRET")} if env.string("ANYMAIL_WEBHOOK_SECRET") else {}
+# anymail's webhooks under /anymail/ (channels_inbound/email/anymail_hooks.py): the shared basic-auth
+# secret for every ESP, plus the ESPs that sign their webhooks. Postmark and SendGrid rely on basic
+# auth alone; Amazon SES (SNS) needs boto3 (django-anymail[amazon-ses]) and basic auth.
+ANYMAIL = {
+    name: value
+    for name, value in {
+        "WEBHOOK_SECRET": env.string("ANYMAIL_WEBHOOK_SECRET"),
+        "MAILGUN_WEBHOOK_SIGNING_KEY": env.string("MAILGUN_WEBHOOK_SIGNING_KEY"),
+    }.items()
+    if value
+}
 
 # --- REST API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {

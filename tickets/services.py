@@ -139,7 +139,7 @@ def timeline_append_inbound(
         text=message.text or html_to_text(message.html), html=sanitize_html(message.html),
         provider_message_id=message.provider_message_id[:255], delivery_status=TimelineEntry.Delivery.RECEIVED,
         is_auto_reply=message.is_auto_reply,
-        data={"sent_at": message.timestamp.isoformat()} if message.timestamp else {},
+        data={**message.data, **({"sent_at": message.timestamp.isoformat()} if message.timestamp else {})},
     )
     entry.save()
     _store_attachments(entry, message.attachments)

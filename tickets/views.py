@@ -17,6 +17,7 @@ from omnicenter import roles
 from omnicenter.errors import DomainError
 from tickets import selectors, services
 from tickets.api import _filter_tickets
+from tickets.email_display import entries_for_display
 from tickets.forms import ComposerForm, TicketUpdateForm
 from tickets.models import Attachment
 
@@ -59,13 +60,19 @@ def ticket_list(request):
     return render(request, template, context)
 
 
+def _images_for(request) -> int | None:
+    """`?images=<entry id>`: the one message whose remote images the agent chose to load."""
+    value = request.GET.get("images", "")
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
 @require_GET
 @staff_required
 def ticket_detail(request, ticket_id: int):
     ticket = selectors.ticket_for_agent(request.user, ticket_id)
     context = {
         "ticket": ticket,
-        "entries": selectors.ticket_timeline(ticket),
+        "entries": entries_for_display(selectors.ticket_timeline(ticket), images_for=_images_for(request)),
         "composer": ComposerForm(),
         "update_form": TicketUpdateForm(initial={
             "status": ticket.status, "priority": ticket.priority, "team": ticket.team_id, "assignee": ticket.assignee_id,
@@ -121,6 +128,8 @@ def ticket_update(request, ticket_id: int):
         messages.error(request, exc.message)
     else:
         messages.success(request, _("Ticket updated."))
+        if not selectors.tickets_visible_to(request.user).filter(pk=ticket_id).exists():
+            return redirect("app-home")  # handed to a team the agent is not in
     return redirect("ticket-detail", ticket_id=ticket_id)
 
 
@@ -146,7 +155,10 @@ def customer_detail(request, customer_id: int):
         "customer": customer,
         "identities": customer.identities.order_by("kind", "value"),
         "tickets": selectors.tickets_visible_to(request.user).filter(customer=customer).select_related("team", "assignee").order_by("-last_message_at"),
-        "entries": selectors.customer_timeline(request.user, customer).filter(kind__in=["message", "call", "note"])[:200],
+        "entries": entries_for_display(
+            selectors.customer_timeline(request.user, customer).filter(kind__in=["message", "call", "note"])[:200],
+            images_for=_images_for(request),
+        ),
     }
     return render(request, "tickets/customer_detail.html", context)
 

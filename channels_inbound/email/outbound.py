@@ -174,7 +174,8 @@ def send_entry(entry: TimelineEntry) -> SendResult:
     esp = (channel.settings.get("esp") or "").strip()
     if esp:
         detail = _send_esp(channel, esp, mail)
-        return SendResult(provider_message_id=message_id, detail=detail)
+        return SendResult(provider_message_id=message_id, detail=detail,
+                          data={"esp_message_id": _bare(detail)} if detail else {})
     _send_smtp(channel, mail)
     return SendResult(provider_message_id=message_id)
 

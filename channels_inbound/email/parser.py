@@ -795,4 +795,5 @@ def to_normalized(parsed: ParsedEmail, *, raw_sha256: str) -> NormalizedMessage:
         thread_keys=thread_keys,
         timestamp=parsed.date,
         is_auto_reply=parsed.is_auto_reply,
+        data={"inline": dict(parsed.inline)} if parsed.inline else {},
     )

@@ -143,3 +143,26 @@ def test_import_mail_imports_the_corpus_once_and_a_rerun_duplicates_nothing(peop
     assert InboundEvent.objects.filter(channel=channel).count() <= total
     assert TimelineEntry.objects.count() == entries
     assert " 0 imported" in second
+
+
+def test_an_inline_image_is_shown_from_its_stored_attachment(people, mailbox, imap_account, client, django_capture_on_commit_callbacks):
+    png = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+           b"\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82")
+    import base64
+
+    raw = (
+        "From: anna@example.pl\r\nTo: support@example.test\r\nSubject: Zdjęcie\r\nMessage-ID: <img-1@poczta.example>\r\n"
+        'MIME-Version: 1.0\r\nContent-Type: multipart/related; boundary="r"\r\n\r\n'
+        '--r\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Uszkodzenie:</p><img src="cid:photo1@x" alt="foto">\r\n'
+        '--r\r\nContent-Type: image/png; name="photo.png"\r\nContent-ID: <photo1@x>\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        + base64.b64encode(png).decode() + "\r\n--r--\r\n"
+    ).encode()
+    imap_account.append(raw)
+    poll(mailbox, django_capture_on_commit_callbacks)
+    ticket = Ticket.objects.get()
+    attachment = ticket.entries.get().attachments.get()
+
+    client.force_login(people.agent_a)
+    page = client.get(f"/app/tickets/{ticket.pk}/").content.decode()
+
+    assert f'src="/app/attachments/{attachment.public_id}/"' in page

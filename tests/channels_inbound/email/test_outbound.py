@@ -353,6 +353,8 @@ def test_given_an_esp_channel_when_sent_then_anymail_sends_the_same_threaded_mes
     assert sent.extra_headers["Message-ID"] == f"<{result.provider_message_id}>"
     assert sent.extra_headers["In-Reply-To"] == "<abc@customer.example>"
     assert sent.anymail_status.status == {"sent"}
+    # The ESP's own id is kept for its delivery and bounce webhooks.
+    assert result.data == {"esp_message_id": str(sent.anymail_status.message_id)}
 
 
 def test_given_an_esp_name_that_is_not_a_module_name_then_it_fails_for_good(channel, reply):

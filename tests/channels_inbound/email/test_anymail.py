@@ -1,0 +1,338 @@
+"""anymail's inbound and tracking webhooks under /anymail/: the ESPs' real payload shapes, signed or
+authenticated exactly as each ESP does it, routed to the email channel by recipient address.
+
+Amazon SES is not covered: anymail's SES views need boto3 (django-anymail[amazon-ses]), which is not
+a dependency, and anymail does not verify SNS signatures itself (basic auth is its only check).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+
+import pytest
+
+from channels_inbound.models import InboundEvent
+from tests.factories import EntryFactory, TicketFactory, make_channel
+from tickets.models import Ticket, TimelineEntry
+
+SIGNING_KEY = "key-mailgun-signing-0123456789abcdef"
+BASIC = "anymail-user:Anymail-Pass-42"
+pytestmark = pytest.mark.filterwarnings("ignore::anymail.exceptions.AnymailNotSupportedWarning")
+
+
+def raw_mail(*, to: str = "support@help.example", message_id: str = "first-1@mail.example.pl",
+             subject: str = "Where is my order?", body: str = "Order 123 has not arrived.") -> str:
+    return "\r\n".join([
+        "From: Anna Kowalska <anna@example.pl>", f"To: {to}", f"Subject: {subject}",
+        f"Message-ID: <{message_id}>", "Date: Sun, 22 Nov 2026 10:00:00 +0000", "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit", "", body, "",
+    ])
+
+
+@pytest.fixture
+def channel(people):
+    channel, _ = make_channel(kind="email", name="Support", default_team=people.team_a, settings_data={
+        "address": "support@help.example", "aliases": ["Orders@Help.example"],
+    })
+    return channel
+
+
+@pytest.fixture
+def anymail_settings(settings):
+    settings.ANYMAIL = {"WEBHOOK_SECRET": BASIC, "MAILGUN_WEBHOOK_SIGNING_KEY": SIGNING_KEY}
+    return settings
+
+
+def basic_auth(secret: str = BASIC) -> dict:
+    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(secret.encode()).decode()}
+
+
+def mailgun_signature(key: str = SIGNING_KEY) -> dict:
+    timestamp, token = "1795860000", secrets.token_hex(25)
+    signature = hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
+    return {"timestamp": timestamp, "token": token, "signature": signature}
+
+
+def post_mailgun_inbound(client, mime: str, *, recipient: str = "support@help.example", key: str = SIGNING_KEY,
+                         auth: dict | None = None):
+    # A route with forward("https://.../anymail/mailgun/inbound_mime/"): Mailgun posts the raw MIME
+    # as `body-mime` in a multipart form, with the signature fields beside it.
+    form = {"recipient": recipient, "sender": "anna@example.pl", "from": "Anna Kowalska <anna@example.pl>",
+            "subject": "Where is my order?", "body-mime": mime, **mailgun_signature(key)}
+    return client.post("/anymail/mailgun/inbound_mime/", form, **(auth if auth is not None else basic_auth()))
+
+
+# --- inbound: Mailgun ---------------------------------------------------------------------------
+
+def test_given_a_signed_mailgun_mime_post_when_received_then_the_mail_lands_on_a_ticket_once(
+    people, channel, anymail_settings, client, django_capture_on_commit_callbacks, django_assert_max_num_queries,
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_mailgun_inbound(client, raw_mail())
+
+    assert response.status_code == 200
+    event = InboundEvent.objects.get()
+    assert (event.channel, event.external_id, event.payload["esp"]) == (channel, "msgid:<first-1@mail.example.pl>", "Mailgun")
+    assert event.status == InboundEvent.Status.PROCESSED
+    ticket = Ticket.objects.get()
+    assert (ticket.customer, ticket.subject, ticket.team) == (people.customer, "Where is my order?", people.team_a)
+    assert ticket.entries.get().text.strip() == "Order 123 has not arrived."
+
+    # The repeat costs the channel lookup, the refused insert and the read of the stored event.
+    with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(3):
+        again = post_mailgun_inbound(client, raw_mail())
+
+    assert again.status_code == 200
+    assert InboundEvent.objects.count() == 1
+    assert TimelineEntry.objects.count() == 1
+
+
+def test_given_a_wrong_mailgun_signature_when_received_then_anymail_answers_400_and_nothing_is_stored(
+    channel, anymail_settings, client,
+):
+    response = post_mailgun_inbound(client, raw_mail(), key="key-someone-else")
+
+    assert response.status_code == 400
+    assert not InboundEvent.objects.exists()
+
+
+def test_given_a_mail_to_an_alias_or_a_reply_address_then_it_is_routed_to_that_channel(
+    people, channel, anymail_settings, client,
+):
+    post_mailgun_inbound(client, raw_mail(to="orders@help.example", message_id="alias@x"), recipient="orders@help.example")
+    reply_to = "support+t-0123456789abcdef0123456789abcdef@help.example"
+    post_mailgun_inbound(client, raw_mail(to=reply_to, message_id="reply@x"), recipient=reply_to)
+
+    assert sorted(InboundEvent.objects.filter(channel=channel).values_list("external_id", flat=True)) == [
+        "msgid:<alias@x>", "msgid:<reply@x>"]
+
+
+def test_given_a_recipient_no_channel_serves_or_an_inactive_channel_then_the_esp_gets_200_and_nothing_is_stored(
+    people, channel, anymail_settings, client,
+):
+    unknown = post_mailgun_inbound(client, raw_mail(to="sales@elsewhere.example"), recipient="sales@elsewhere.example")
+    channel.is_active = False
+    channel.save(update_fields=["is_active"])
+    inactive = post_mailgun_inbound(client, raw_mail(message_id="second@x"))
+
+    assert (unknown.status_code, inactive.status_code) == (200, 200)
+    assert not InboundEvent.objects.exists()
+
+    channel.is_active = True
+    channel.save(update_fields=["is_active"])
+    post_mailgun_inbound(client, raw_mail(message_id="second@x"))
+    assert list(InboundEvent.objects.values_list("external_id", flat=True)) == ["msgid:<second@x>"]
+
+
+# --- inbound: Postmark (basic auth) -------------------------------------------------------------
+
+def postmark_inbound(mime: str) -> dict:
+    """Postmark's inbound webhook JSON with "Include raw email content in JSON payload" on."""
+    return {
+        "FromName": "Anna Kowalska", "MessageStream": "inbound", "From": "anna@example.pl",
+        "FromFull": {"Email": "anna@example.pl", "Name": "Anna Kowalska", "MailboxHash": ""},
+        "To": "support@help.example",
+        "ToFull": [{"Email": "support@help.example", "Name": "", "MailboxHash": ""}],
+        "Cc": "", "CcFull": [], "Bcc": "", "BccFull": [], "OriginalRecipient": "support@help.example",
+        "Subject": "Where is my order?", "MessageID": "22c74902-a0c1-4511-804f-341342852c90",
+        "ReplyTo": "", "MailboxHash": "", "Date": "Sun, 22 Nov 2026 10:00:00 +0000",
+        "TextBody": "Order 123 has not arrived.", "HtmlBody": "", "StrippedTextReply": "", "Tag": "",
+        "Headers": [{"Name": "Return-Path", "Value": "<anna@example.pl>"},
+                    {"Name": "X-Spam-Status", "Value": "No"}],
+        "Attachments": [], "RawEmail": mime,
+    }
+
+
+def test_given_a_postmark_inbound_post_with_basic_auth_then_it_is_stored_once_and_becomes_a_ticket(
+    people, channel, anymail_settings, client, django_capture_on_commit_callbacks,
+):
+    body = json.dumps(postmark_inbound(raw_mail(message_id="pm-1@mail.example.pl")))
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client.post("/anymail/postmark/inbound/", body, content_type="application/json", **basic_auth())
+    with django_capture_on_commit_callbacks(execute=True):
+        again = client.post("/anymail/postmark/inbound/", body, content_type="application/json", **basic_auth())
+
+    assert (first.status_code, again.status_code) == (200, 200)
+    event = InboundEvent.objects.get()
+    assert (event.external_id, event.payload["esp"]) == ("msgid:<pm-1@mail.example.pl>", "Postmark")
+    assert Ticket.objects.get().customer == people.customer
+
+
+@pytest.mark.parametrize("auth", [{}, basic_auth("anymail-user:wrong")], ids=["missing", "wrong"])
+def test_given_a_postmark_inbound_post_without_the_right_basic_auth_then_anymail_answers_400_and_nothing_is_stored(
+    channel, anymail_settings, client, auth,
+):
+    body = json.dumps(postmark_inbound(raw_mail()))
+
+    response = client.post("/anymail/postmark/inbound/", body, content_type="application/json", **auth)
+
+    assert response.status_code == 400
+    assert not InboundEvent.objects.exists()
+
+
+# --- inbound: SendGrid Inbound Parse, "POST the raw, full MIME message" (basic auth) ------------
+
+def sendgrid_inbound(mime: str) -> dict:
+    return {
+        "email": mime, "to": "support@help.example", "from": "Anna Kowalska <anna@example.pl>",
+        "subject": "Where is my order?", "sender_ip": "209.85.220.41", "spam_score": "0.1",
+        "envelope": json.dumps({"to": ["support@help.example"], "from": "anna@example.pl"}),
+        "charsets": json.dumps({"to": "UTF-8", "from": "UTF-8", "subject": "UTF-8"}),
+        "SPF": "pass", "dkim": "{@example.pl : pass}",
+    }
+
+
+def test_given_a_sendgrid_raw_inbound_parse_post_with_basic_auth_then_it_is_stored_once(
+    people, channel, anymail_settings, client, django_capture_on_commit_callbacks,
+):
+    form = sendgrid_inbound(raw_mail(message_id="sg-1@mail.example.pl", body="Zamówienie nie dotarło."))
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client.post("/anymail/sendgrid/inbound/", form, **basic_auth())
+    again = client.post("/anymail/sendgrid/inbound/", form, **basic_auth())
+
+    assert (first.status_code, again.status_code) == (200, 200)
+    event = InboundEvent.objects.get()
+    assert (event.external_id, event.payload["esp"]) == ("msgid:<sg-1@mail.example.pl>", "SendGrid")
+    assert Ticket.objects.get().entries.get().text.strip() == "Zamówienie nie dotarło."
+
+
+def test_given_a_sendgrid_inbound_post_without_basic_auth_then_anymail_answers_400_and_nothing_is_stored(
+    channel, anymail_settings, client,
+):
+    response = client.post("/anymail/sendgrid/inbound/", sendgrid_inbound(raw_mail()))
+
+    assert response.status_code == 400
+    assert not InboundEvent.objects.exists()
+
+
+# --- tracking -----------------------------------------------------------------------------------
+
+@pytest.fixture
+def sent_reply(people, channel):
+    ticket = TicketFactory(customer=people.customer, origin_channel=channel)
+    anna = people.customer.identities.get(kind="email")
+    return EntryFactory(
+        ticket=ticket, channel=channel, identity=anna, author_user=people.agent_a,
+        direction=TimelineEntry.Direction.OUTBOUND, delivery_status=TimelineEntry.Delivery.SENT,
+        provider_message_id="oc.0123456789abcdef@help.example",
+        data={"esp_message_id": "883953f4-6105-42a2-a16a-77a8eac79483"},
+    )
+
+
+def mailgun_event(event: str, *, key: str = SIGNING_KEY, **event_data) -> str:
+    """Mailgun's JSON webhook (Sending > Webhooks), signed in its "signature" block."""
+    return json.dumps({
+        "signature": mailgun_signature(key),
+        "event-data": {
+            "event": event, "timestamp": 1795860000.123, "id": "CPgfbmQMTCKtHW6uIWtuVe",
+            "recipient": "anna@example.pl", "recipient-domain": "example.pl", "tags": [], "user-variables": {},
+            "envelope": {"transport": "smtp", "sender": "support@help.example", "targets": "anna@example.pl"},
+            "message": {"headers": {"to": "anna@example.pl", "message-id": "oc.0123456789abcdef@help.example",
+                                    "from": "Support <support@help.example>", "subject": "Re: Where is my order?"},
+                        "attachments": [], "size": 2110},
+            "flags": {"is-routed": False, "is-authenticated": True, "is-system-test": False, "is-test-mode": False},
+            **event_data,
+        },
+    })
+
+
+def post_mailgun_tracking(client, body: str):
+    return client.post("/anymail/mailgun/tracking/", body, content_type="application/json", **basic_auth())
+
+
+def test_given_mailgun_reports_delivered_then_opened_then_the_reply_moves_to_delivered_then_read(
+    sent_reply, anymail_settings, client,
+):
+    delivered = mailgun_event("delivered", **{"delivery-status": {
+        "tls": True, "mx-host": "mx.example.pl", "code": 250, "description": "", "message": "OK",
+        "attempt-no": 1, "session-seconds": 0.4}})
+
+    assert post_mailgun_tracking(client, delivered).status_code == 200
+    sent_reply.refresh_from_db()
+    assert sent_reply.delivery_status == TimelineEntry.Delivery.DELIVERED
+
+    assert post_mailgun_tracking(client, mailgun_event("opened")).status_code == 200
+    assert post_mailgun_tracking(client, delivered).status_code == 200
+    sent_reply.refresh_from_db()
+    assert sent_reply.delivery_status == TimelineEntry.Delivery.READ
+
+
+def test_given_mailgun_reports_a_permanent_failure_then_the_reply_fails_with_the_servers_answer(
+    sent_reply, anymail_settings, client,
+):
+    failed = mailgun_event("failed", severity="permanent", reason="bounce", **{"delivery-status": {
+        "code": 550, "description": "", "attempt-no": 1,
+        "message": "5.1.1 The email account that you tried to reach does not exist."}})
+
+    assert post_mailgun_tracking(client, failed).status_code == 200
+
+    sent_reply.refresh_from_db()
+    assert sent_reply.delivery_status == TimelineEntry.Delivery.FAILED
+    assert "5.1.1 The email account that you tried to reach does not exist." in sent_reply.delivery_error
+
+
+def test_given_a_wrongly_signed_mailgun_event_then_anymail_answers_400_and_the_reply_is_unchanged(
+    sent_reply, anymail_settings, client,
+):
+    response = post_mailgun_tracking(client, mailgun_event("delivered", key="key-someone-else"))
+
+    assert response.status_code == 400
+    sent_reply.refresh_from_db()
+    assert sent_reply.delivery_status == TimelineEntry.Delivery.SENT
+
+
+def test_given_a_mailgun_event_for_an_unknown_message_or_a_complaint_then_nothing_changes(
+    sent_reply, anymail_settings, client,
+):
+    stranger = json.loads(mailgun_event("delivered"))
+    stranger["event-data"]["message"]["headers"]["message-id"] = "someone-else@mailgun.example"
+
+    assert post_mailgun_tracking(client, json.dumps(stranger)).status_code == 200
+    assert post_mailgun_tracking(client, mailgun_event("complained")).status_code == 200
+    sent_reply.refresh_from_db()
+    assert sent_reply.delivery_status == TimelineEntry.Delivery.SENT
+
+
+def test_given_postmark_reports_delivery_by_its_own_message_id_then_the_reply_is_delivered(
+    sent_reply, anymail_settings, client,
+):
+    body = json.dumps({
+        "RecordType": "Delivery", "ServerID": 23, "MessageStream": "outbound",
+        "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483", "Recipient": "anna@example.pl", "Tag": "",
+        "DeliveredAt": "2026-11-22T16:33:54.9070259Z", "Details": "smtp;250 2.0.0 OK", "Metadata": {},
+    })
+
+    unauthenticated = client.post("/anymail/postmark/tracking/", body, content_type="application/json")
+    sent_reply.refresh_from_db()
+    assert (unauthenticated.status_code, sent_reply.delivery_status) == (400, TimelineEntry.Delivery.SENT)
+
+    response = client.post("/anymail/postmark/tracking/", body, content_type="application/json", **basic_auth())
+
+    assert response.status_code == 200
+    sent_reply.refresh_from_db()
+    assert sent_reply.delivery_status == TimelineEntry.Delivery.DELIVERED
+
+
+def test_given_a_postmark_hard_bounce_then_the_reply_fails_with_its_description(sent_reply, anymail_settings, client):
+    body = json.dumps({
+        "RecordType": "Bounce", "ID": 4323372036854775807, "Type": "HardBounce", "TypeCode": 1,
+        "Name": "Hard bounce", "Tag": "", "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
+        "ServerID": 23, "MessageStream": "outbound",
+        "Description": "The server was unable to deliver your message (ex: unknown user, mailbox not found).",
+        "Details": "smtp;550 5.1.1 The email account that you tried to reach does not exist.",
+        "Email": "anna@example.pl", "From": "support@help.example", "BouncedAt": "2026-11-22T16:33:54Z",
+        "DumpAvailable": True, "Inactive": True, "CanActivate": True, "Subject": "Re: Where is my order?",
+        "Content": "", "Metadata": {},
+    })
+
+    response = client.post("/anymail/postmark/tracking/", body, content_type="application/json", **basic_auth())
+
+    assert response.status_code == 200
+    sent_reply.refresh_from_db()
+    assert sent_reply.delivery_status == TimelineEntry.Delivery.FAILED
+    assert "unknown user, mailbox not found" in sent_reply.delivery_error
+    assert "550 5.1.1" in sent_reply.delivery_error
