@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
@@ -23,6 +24,10 @@ router.register("users", UserViewSet, basename="user")
 
 admin.site.site_header = "Omnicenter"
 
+# ESP webhooks exist only with their shared secret: anymail would otherwise accept anyone's posts
+# (it merely warns, and omnicenter/checks.py makes that warning an error).
+anymail_urls = [path("anymail/", include("anymail.urls"))] if settings.ANYMAIL.get("WEBHOOK_SECRET") else []
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/app/", permanent=False)),
     path("healthz", health.healthz, name="healthz"),
@@ -30,7 +35,6 @@ urlpatterns = [
     # Webhook and inbound URLs are exactly as documented and also accept one trailing slash.
     re_path(r"^api/v1/channels/(?P<key>[\w-]+)/inbound/?$", api_channel_views.inbound, name="api-channel-inbound"),
     path("api/v1/", include(router.urls)),
-    path("anymail/", include("anymail.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
@@ -38,5 +42,6 @@ urlpatterns = [
     path("accounts/language/", views.set_language, name="set-language"),
     path("app/", include("tickets.urls")),
     path("admin/", admin.site.urls),
+    *anymail_urls,
 ]
 

@@ -21,6 +21,7 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("SECURE_HSTS_SECONDS", "0")
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+os.environ.setdefault("ANYMAIL_WEBHOOK_SECRET", "esp-user:esp-tests-secret")
 os.environ.setdefault("OMNICENTER_VAR_DIR", f"/tmp/omnicenter-tests-{os.getpid()}")
 
 from omnicenter.settings import *  # noqa: E402,F403
