@@ -48,6 +48,16 @@ class ChannelAdmin(admin.ModelAdmin):
     fields = ("name", "kind", "key", "is_active", "default_team", "settings", "webhook_urls",
               "rejected_requests", "last_rejected_at", "created_at")
 
+    actions = ["test_connection"]
+
+    @admin.action(description=_("Test the mailbox connection"))
+    def test_connection(self, request, queryset):
+        from channels_inbound.services import channel_test_connection
+
+        for channel in queryset:
+            ok, message = channel_test_connection(channel=channel)
+            self.message_user(request, f"{channel.name}: {message}", messages.SUCCESS if ok else messages.ERROR)
+
     @admin.display(description=_("webhook URLs"))
     def webhook_urls(self, obj) -> str:
         adapter = registry.adapter_for(obj.kind) if obj and obj.pk else None

@@ -4,7 +4,9 @@ adapter of the `api` channel kind (STYLE.md rule 6)."""
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from channels_inbound import registry, services
@@ -61,6 +63,7 @@ class ChannelSerializer(serializers.ModelSerializer):
 
 
 class ChannelViewSet(viewsets.ModelViewSet):
+
     """Channels (admins). A secret the server generates is in the creation response, once."""
 
     serializer_class = ChannelSerializer
@@ -92,3 +95,10 @@ class ChannelViewSet(viewsets.ModelViewSet):
             **({"default_team": data["default_team"]} if "default_team" in data else {}),
         )
         return Response(self.get_serializer(channel).data)
+
+    @extend_schema(request=None, responses=inline_serializer("ConnectionTest", {"ok": serializers.BooleanField(), "message": serializers.CharField()}))
+    @action(detail=True, methods=["post"])
+    def test(self, request, key=None):
+        """Try the channel's connection to its provider (the mailbox of an email channel)."""
+        ok, message = services.channel_test_connection(channel=self.get_object())
+        return Response({"ok": ok, "message": message})

@@ -78,6 +78,17 @@ def channel_update(*, channel: Channel, name: str | None = None, settings_data: 
     return channel
 
 
+def channel_test_connection(*, channel: Channel) -> tuple[bool, str]:
+    """Check that a channel can reach its provider; a readable answer that never echoes secrets."""
+    if channel.kind == Channel.Kind.EMAIL:
+        from channels_inbound.email.imap import mailbox_test_connection
+
+        if not (channel.settings or {}).get("imap_host"):
+            return True, _("No mailbox to poll: mail arrives through the ESP's inbound webhook.")
+        return mailbox_test_connection(settings_data=channel.settings, password=channel.secret("imap_password"))
+    return True, _("Nothing to test for this kind of channel.")
+
+
 def channel_record_rejection(*, channel: Channel, reason: str) -> None:
     Channel.objects.filter(pk=channel.pk).update(
         rejected_requests=F("rejected_requests") + 1, last_rejected_at=timezone.now()

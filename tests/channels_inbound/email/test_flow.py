@@ -166,3 +166,16 @@ def test_an_inline_image_is_shown_from_its_stored_attachment(people, mailbox, im
     page = client.get(f"/app/tickets/{ticket.pk}/").content.decode()
 
     assert f'src="/app/attachments/{attachment.public_id}/"' in page
+
+
+def test_test_connection_reports_success_and_a_bad_login_without_the_password(people, imap_account, api_as):
+    good, _ = channel_create(kind="email", name="Good", settings_data={**imap_account.settings(), "imap_password": imap_account.password})
+    bad, _ = channel_create(kind="email", name="Bad", settings_data={**imap_account.settings(), "imap_password": "wrong-Pa55"})
+    api = api_as(people.admin)
+
+    ok = api.post(f"/api/v1/channels/{good.key}/test/").json()
+    failed = api.post(f"/api/v1/channels/{bad.key}/test/").json()
+
+    assert ok["ok"] is True
+    assert failed["ok"] is False and "wrong-Pa55" not in failed["message"]
+    assert api_as(people.agent_a).post(f"/api/v1/channels/{good.key}/test/").status_code == 403
