@@ -109,6 +109,11 @@ class Adapter:
     def send(self, entry: TimelineEntry) -> SendResult:
         raise NotImplementedError
 
+    def after_ingest(self, entry: TimelineEntry) -> None:
+        """Called in the processing transaction after an inbound message is on the timeline (also
+        when a repeated delivery found it there already): channel-specific follow-ups."""
+        return None
+
     def reconcile(self, entry: TimelineEntry) -> str | None:
         """Ask the provider what became of a send whose outcome is unknown; None if it cannot say."""
         return None

@@ -228,6 +228,10 @@ def message_ingest(*, channel: Channel, message: NormalizedMessage, event: Inbou
     from tickets.services import timeline_append_inbound
 
     resolution = customer_resolve(claims=message.sender, display_name=message.display_name, language=message.language)
-    return timeline_append_inbound(
+    entry = timeline_append_inbound(
         channel=channel, customer=resolution.customer, identity=resolution.identity, message=message, event=event
     )
+    adapter = registry.adapter_for(channel.kind)
+    if adapter is not None:
+        adapter.after_ingest(entry)
+    return entry

@@ -261,6 +261,32 @@ def ticket_reply(
     return entry
 
 
+def ticket_acknowledge(*, ticket: Ticket, first: TimelineEntry) -> TimelineEntry | None:
+    """Queue the automatic "we got your message" answer for a new ticket, once, in the customer's
+    language. It is marked automatic (so mail carries Auto-Submitted) and is not a first response."""
+    from django.utils import translation
+
+    from channels_inbound.delivery import enqueue_delivery
+
+    opened_by_it = not ticket.entries.filter(kind=TimelineEntry.Kind.MESSAGE, direction=TimelineEntry.Direction.INBOUND).exclude(pk=first.pk).exists()
+    already = ticket.entries.filter(direction=TimelineEntry.Direction.OUTBOUND, is_auto_reply=True).exists()
+    if not opened_by_it or already or first.identity is None:
+        return None
+    with translation.override(ticket.customer.language or None):
+        text = _(
+            "Thank you for your message. We have opened request #%(number)s and will answer as soon as we can. "
+            "Please keep the number in the subject if you write to us about it again."
+        ) % {"number": ticket.number}
+    entry = TimelineEntry.objects.create(
+        ticket=ticket, kind=TimelineEntry.Kind.MESSAGE, direction=TimelineEntry.Direction.OUTBOUND,
+        channel=first.channel, identity=first.identity, text=text, is_auto_reply=True,
+        delivery_status=TimelineEntry.Delivery.QUEUED, status_changed_at=timezone.now(),
+    )
+    transaction.on_commit(lambda: enqueue_delivery(entry.pk), robust=True)
+    events.publish_ticket_event("timeline.appended", ticket)
+    return entry
+
+
 @transaction.atomic
 def ticket_add_note(*, ticket: Ticket, by: User, text: str, attachments: Iterable[InboundAttachment] = ()) -> TimelineEntry:
     ticket = _lock(ticket.pk)

@@ -35,6 +35,10 @@ class EmailSettings(serializers.Serializer):
     smtp_user = serializers.CharField(required=False, allow_blank=True, max_length=320)
     smtp_password = serializers.CharField(required=False, allow_blank=True, max_length=500, write_only=True)
     smtp_security = serializers.ChoiceField(choices=SECURITY, required=False, default="starttls")
+    auto_acknowledge = serializers.BooleanField(
+        required=False, default=False,
+        help_text=_("Answer each new ticket once with an acknowledgement in the customer's language."),
+    )
     esp = serializers.CharField(
         required=False, allow_blank=True, max_length=50,
         help_text=_("Send through this anymail ESP (e.g. mailgun, postmark, sendgrid, amazon_ses) instead of SMTP."),
@@ -77,6 +81,13 @@ class EmailAdapter(Adapter):
             message.thread_keys.append("msgid:" + parsed.message_id)
         message.thread_keys += [f"ticket:{n}" for n in TICKET_NUMBER.findall(parsed.subject)]
         return [message]
+
+    def after_ingest(self, entry: TimelineEntry) -> None:
+        from tickets.services import ticket_acknowledge
+
+        # Never to an auto-reply (mail loops), and only for the message that opened the ticket.
+        if (entry.channel.settings or {}).get("auto_acknowledge") and not entry.is_auto_reply:
+            ticket_acknowledge(ticket=entry.ticket, first=entry)
 
     def _apply_bounce(self, channel: Channel, parsed) -> None:
         from channels_inbound.delivery import message_status_apply

@@ -179,3 +179,31 @@ def test_test_connection_reports_success_and_a_bad_login_without_the_password(pe
     assert ok["ok"] is True
     assert failed["ok"] is False and "wrong-Pa55" not in failed["message"]
     assert api_as(people.agent_a).post(f"/api/v1/channels/{good.key}/test/").status_code == 403
+
+
+def test_a_new_ticket_is_acknowledged_once_in_the_customers_language_and_never_to_an_auto_reply(
+    people, mailbox, imap_account, smtp_server, django_capture_on_commit_callbacks,
+):
+    from channels_inbound.services import channel_update
+    from customers.services import customer_update
+
+    channel_update(channel=mailbox, settings_data={**mailbox.settings, "auto_acknowledge": True})
+    customer_update(customer=people.customer, language="pl")
+    first_id = make_msgid(domain="poczta.example")[1:-1]
+    imap_account.append(mail(sender="anna@example.pl", subject="Reklamacja", body="Ekspres nie grzeje.", message_id=first_id))
+    imap_account.append(mail(sender="anna@example.pl", subject="Re: Reklamacja", body="Dodam zdjęcie.",
+                             message_id=make_msgid()[1:-1], in_reply_to=first_id))
+    imap_account.append(mail(sender="boris@example.ru", subject="Автоответ: Hello", body="Я в отпуске.",
+                             message_id=make_msgid()[1:-1], extra="Auto-Submitted: auto-replied"))
+
+    poll(mailbox, django_capture_on_commit_callbacks)
+
+    acks = [m.message() for m in smtp_server.messages]
+    assert len(acks) == 1  # one for Anna's new ticket; none for her second mail, none to the auto-reply
+    ack = acks[0]
+    assert ack["To"] == "anna@example.pl"
+    assert ack["Auto-Submitted"] == "auto-replied"
+    ticket = Ticket.objects.get(customer=people.customer)
+    assert f"#{ticket.number}" in ack.get_body(("plain",)).get_content()
+    assert "Dziękujemy" in ack.get_body(("plain",)).get_content()
+    assert ticket.first_response_at is None
