@@ -106,6 +106,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "omnicenter.urls"
@@ -233,6 +234,9 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db" if EMBEDDED else "django.
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Agent pages and sign-in send a strict Content-Security-Policy (omnicenter/csp.py); SECURE_CSP stays
+# empty so that third-party pages (the API docs, the Django admin) keep working as they ship.
+SECURE_CSP: dict = {}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"

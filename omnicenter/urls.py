@@ -11,7 +11,7 @@ from rest_framework.routers import DefaultRouter
 from channels_inbound.api import views as api_channel_views
 from channels_inbound.resources import ChannelViewSet
 from customers.api import CustomerViewSet
-from omnicenter import health, views
+from omnicenter import csp, health, views
 from omnicenter.api import UserViewSet
 from tickets.api import TeamViewSet, TicketViewSet
 
@@ -37,7 +37,7 @@ urlpatterns = [
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("accounts/login/", views.LoginView.as_view(), name="login"),
+    path("accounts/login/", csp.strict(views.LoginView.as_view()), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/language/", views.set_language, name="set-language"),
     path("app/", include("tickets.urls")),

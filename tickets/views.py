@@ -13,7 +13,7 @@ from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from customers.models import Customer
-from omnicenter import roles
+from omnicenter import csp, roles
 from omnicenter.errors import DomainError
 from tickets import selectors, services
 from tickets.api import _filter_tickets
@@ -35,6 +35,7 @@ def staff_required(view):
     """Signed-in agents, supervisors and admins only; others are sent to sign in or refused."""
 
     @login_required
+    @csp.strict
     def wrapped(request, *args, **kwargs):
         if not roles.is_agent(request.user):
             raise Http404

@@ -83,4 +83,9 @@ window.addEventListener("focus", () => { if (everConnected) catchUp(); });
 // mode, with its in-process channel layer), so a visible page also catches up once a minute.
 setInterval(() => { if (!document.hidden) catchUp(); }, 60000 + Math.random() * 10000);
 
+// Inline handlers are not allowed by the pages' Content-Security-Policy.
+for (const select of document.querySelectorAll("select[data-submit-on-change]")) {
+  select.addEventListener("change", () => select.form.submit());
+}
+
 connect();

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.messages import get_messages
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -344,3 +345,17 @@ def test_the_composer_offers_reply_or_note_as_radio_buttons_and_assignees_by_nam
     html = page(client, people.agent_a, f"/app/tickets/{tickets['mine'].pk}/")
     assert html.count('type="radio" name="kind"') == 2
     assert people.agent_a.display_name in html
+
+
+def test_agent_pages_send_a_strict_content_security_policy(people, tickets, client):
+    client.force_login(people.agent_a)
+    listing = client.get("/app/")
+    ticket = client.get(f"/app/tickets/{tickets['mine'].pk}/")
+    with_images = client.get(f"/app/tickets/{tickets['mine'].pk}/", {"images": "1"})
+
+    policy = listing["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy and "unsafe-inline" not in policy
+    assert "img-src 'self' data:;" in ticket["Content-Security-Policy"]
+    assert "https:" in with_images["Content-Security-Policy"]
+    assert 'onchange="' not in listing.content.decode()
+    assert "Content-Security-Policy" in Client().get("/accounts/login/")
