@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from channels_inbound import registry
@@ -160,12 +160,28 @@ def outbound_sweep(*, batch: int = 200) -> dict[str, int]:
     for entry_id in stuck:
         message_status_apply(entry_id=entry_id, status=D.UNKNOWN, error="The sending worker stopped; outcome unknown.")
     reconciled = 0
-    for entry in TimelineEntry.objects.filter(delivery_status=D.UNKNOWN).select_related("channel")[:batch]:
+    # Oldest first, and only those not asked about in the last hour, so a long list is worked through.
+    unknown = (
+        TimelineEntry.objects.filter(delivery_status=D.UNKNOWN)
+        .filter(~Q(data__has_key="reconciled_at") | Q(data__reconciled_at__lte=(now - timedelta(hours=1)).isoformat()))
+        .select_related("channel").order_by("status_changed_at")[:batch]
+    )
+    for entry in unknown:
+        TimelineEntry.objects.filter(pk=entry.pk).update(data={**entry.data, "reconciled_at": now.isoformat()})
         adapter = registry.adapter_for(entry.channel.kind) if entry.channel else None
         status = adapter.reconcile(entry) if adapter else None
         if status and message_status_apply(entry_id=entry.pk, status=status):
             reconciled += 1
     return {"enqueued": len(set(due)), "stuck": len(stuck), "reconciled": reconciled}
+
+
+def message_mark_not_sent(*, entry: TimelineEntry, by) -> bool:
+    """An agent who checked with the customer declares an `unknown` send as not delivered; it then
+    fails and can be sent again. (Unknown sends are never re-sent without such a decision.)"""
+    name = getattr(by, "display_name", "") or "?"
+    return message_status_apply(
+        entry_id=entry.pk, status=D.FAILED, error=f"Marked as not delivered by {name}.",
+    )
 
 
 def message_retry(*, entry: TimelineEntry) -> bool:

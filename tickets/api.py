@@ -247,6 +247,19 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return Response(TimelineEntrySerializer(selectors.ticket_timeline(ticket).get(pk=entry.pk)).data)
 
 
+    @extend_schema(request=None, responses={200: TimelineEntrySerializer})
+    @action(detail=True, methods=["post"], url_path=r"messages/(?P<entry_id>\d+)/not-sent")
+    def mark_not_sent(self, request, pk=None, entry_id=None):
+        """Declare a reply whose outcome is unknown as not delivered (then it can be sent again)."""
+        from channels_inbound.delivery import message_mark_not_sent
+
+        ticket = self.get_object()
+        entry = get_object_or_404(TimelineEntry, pk=entry_id, ticket=ticket, direction=TimelineEntry.Direction.OUTBOUND)
+        if entry.delivery_status != TimelineEntry.Delivery.UNKNOWN or not message_mark_not_sent(entry=entry, by=request.user):
+            raise Conflict(_("Only a message whose outcome is unknown can be marked as not delivered."))
+        return Response(TimelineEntrySerializer(selectors.ticket_timeline(ticket).get(pk=entry.pk)).data)
+
+
 class TeamSerializer(serializers.ModelSerializer):
     members = serializers.PrimaryKeyRelatedField(many=True, queryset=User.objects.filter(is_active=True), required=False)
 

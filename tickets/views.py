@@ -148,6 +148,18 @@ def message_retry(request, ticket_id: int, entry_id: int):
     return redirect("ticket-detail", ticket_id=ticket.pk)
 
 
+@require_POST
+@staff_required
+def message_not_sent(request, ticket_id: int, entry_id: int):
+    from channels_inbound.delivery import message_mark_not_sent
+
+    ticket = selectors.ticket_for_agent(request.user, ticket_id)
+    entry = get_object_or_404(ticket.entries, pk=entry_id, direction="out", delivery_status="unknown")
+    message_mark_not_sent(entry=entry, by=request.user)
+    messages.success(request, _("Marked as not delivered; you can send it again."))
+    return redirect("ticket-detail", ticket_id=ticket.pk)
+
+
 @require_GET
 @staff_required
 def customer_detail(request, customer_id: int):

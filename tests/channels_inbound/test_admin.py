@@ -70,3 +70,29 @@ def test_failed_reply_can_be_sent_again_from_api_and_page_but_unknown_cannot(peo
 
     client.force_login(people.agent_b)  # another team: the ticket does not exist for them
     assert client.post(f"/app/tickets/{ticket.pk}/messages/{entry.pk}/retry/").status_code == 404
+
+
+def test_an_unknown_reply_is_sent_again_only_after_an_agent_marks_it_not_delivered(people, api_channel, api_as, client, http_stub, django_capture_on_commit_callbacks):
+    from channels_inbound.services import channel_update
+    from tests.factories import TicketFactory
+    from tickets.models import TimelineEntry
+    from tickets.services import ticket_reply
+
+    channel_update(channel=api_channel.channel, settings_data={"outbound_url": http_stub.url("/replies")})
+    ticket = TicketFactory(customer=people.customer, team=people.team_a, origin_channel=api_channel.channel)
+    http_stub.respond(status=200, json={"id": "ext-1"})
+    with django_capture_on_commit_callbacks(execute=True):
+        entry = ticket_reply(ticket=ticket, by=people.agent_a, text="Hello")
+    TimelineEntry.objects.filter(pk=entry.pk).update(delivery_status="unknown")
+    api = api_as(people.agent_a)
+
+    assert api.post(f"/api/v1/tickets/{ticket.pk}/messages/{entry.pk}/retry/").status_code == 409
+    client.force_login(people.agent_a)
+    assert "It did not arrive" in client.get(f"/app/tickets/{ticket.pk}/").content.decode()
+    marked = api.post(f"/api/v1/tickets/{ticket.pk}/messages/{entry.pk}/not-sent/")
+    assert marked.status_code == 200 and marked.json()["delivery_status"] == "failed"
+    assert people.agent_a.display_name in marked.json()["delivery_error"]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post(f"/api/v1/tickets/{ticket.pk}/messages/{entry.pk}/retry/").status_code == 200
+    assert len(http_stub.requests) == 2
+    assert api.post(f"/api/v1/tickets/{ticket.pk}/messages/{entry.pk}/not-sent/").status_code == 409

@@ -317,3 +317,27 @@ def test_a_status_report_never_touches_an_inbound_message(people, ticket):
 
     assert message_status_apply(entry_id=inbound.pk, status=D.FAILED, error="x") is False
     assert reload(inbound).delivery_status == D.RECEIVED
+
+
+def test_unknown_sends_are_asked_about_oldest_first_and_not_again_within_the_hour(people, api_channel):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from channels_inbound.delivery import outbound_sweep
+    from tests.factories import TicketFactory
+    from tickets.models import TimelineEntry
+
+    ticket = TicketFactory(customer=people.customer, origin_channel=api_channel.channel)
+    old = TimelineEntry.objects.create(ticket=ticket, kind="message", direction="out", channel=api_channel.channel,
+                                       delivery_status="unknown", status_changed_at=timezone.now() - timedelta(hours=2))
+    asked = TimelineEntry.objects.create(ticket=ticket, kind="message", direction="out", channel=api_channel.channel,
+                                         delivery_status="unknown", status_changed_at=timezone.now() - timedelta(hours=3),
+                                         data={"reconciled_at": timezone.now().isoformat()})
+
+    outbound_sweep(batch=1)
+
+    old.refresh_from_db()
+    asked.refresh_from_db()
+    assert "reconciled_at" in old.data  # the never-asked one was taken, though newer
+    assert asked.data["reconciled_at"] < old.data["reconciled_at"]
