@@ -88,16 +88,14 @@ def _is_uuid_hex(value: str) -> bool:
 
 def ticket_record_thread_keys(*, ticket: Ticket, channel: Channel, keys: Iterable[str]) -> None:
     """Remember conversation keys (e.g. the Message-ID of a reply we sent) for this ticket."""
-    for key in keys:
-        if key.startswith((TICKET_NUMBER_KEY, TICKET_TOKEN_KEY)):
-            continue
-        try:
-            with transaction.atomic():
-                TicketThread.objects.get_or_create(
-                    channel=channel, customer_id=ticket.customer_id, key=key[:500], defaults={"ticket": ticket}
-                )
-        except IntegrityError:
-            pass
+    rows = [
+        TicketThread(channel=channel, customer_id=ticket.customer_id, key=key[:500], ticket=ticket)
+        for key in dict.fromkeys(keys) if not key.startswith((TICKET_NUMBER_KEY, TICKET_TOKEN_KEY))
+    ]
+    # One statement for all of them (an email brings its whole References list); a key already
+    # recorded keeps the ticket it points at.
+    if rows:
+        TicketThread.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 def timeline_append_inbound(

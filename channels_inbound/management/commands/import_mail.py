@@ -80,9 +80,13 @@ class Command(BaseCommand):
             if len(raw) > settings.ATTACHMENT_MAX_BYTES * 2:
                 counts["skipped"] += 1
                 reasons[f"larger than {settings.ATTACHMENT_MAX_BYTES * 2} bytes"] += 1
+            elif (external_id := mail_external_id(raw)) and InboundEvent.objects.filter(
+                channel=target, external_id=external_id, status=InboundEvent.Status.PROCESSED
+            ).exists():
+                counts["duplicates"] += 1  # decided on the id alone: no payload built or sent
             else:
                 event, created = inbound_event_store(
-                    channel=target, external_id=mail_external_id(raw), enqueue=False,
+                    channel=target, external_id=external_id, enqueue=False,
                     payload={"raw_b64": base64.b64encode(raw).decode(), "source": where[-300:]},
                 )
                 if not created and event.status == InboundEvent.Status.PROCESSED:
