@@ -185,7 +185,7 @@ def run_import(env: dict[str, str], channel_key: str, path: Path, *, timeout: fl
     cmd = [common.PYTHON]
     if profile is not None:
         cmd += ["-m", "cProfile", "-o", str(profile)]
-    cmd += ["manage.py", "import_mail", "--channel", channel_key, str(path), "--quiet-progress"]
+    cmd += ["manage.py", "import_mail", f"--channel={channel_key}", str(path), "--quiet-progress"]
     with tempfile.TemporaryFile() as out:
         started = time.perf_counter()
         process = subprocess.Popen(cmd, env=env, cwd=common.ROOT, stdout=out, stderr=subprocess.STDOUT,

@@ -10,7 +10,10 @@ from omnicenter import crypto
 
 
 def new_channel_key() -> str:
-    return secrets.token_urlsafe(12)
+    # Never starting with "-", which command lines (`import_mail --channel KEY`) would take for an option.
+    while (key := secrets.token_urlsafe(12)).startswith("-"):
+        pass
+    return key
 
 
 class Channel(models.Model):

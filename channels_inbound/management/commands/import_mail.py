@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import mailbox
 import sys
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from channels_inbound.models import Channel, InboundEvent
 from channels_inbound.services import inbound_event_process, inbound_event_store
@@ -58,6 +60,9 @@ def iter_mails(paths: list[Path]) -> Iterator[tuple[str, bytes]]:
                 yield f"{path}#{key}", box.get_bytes(key, from_=False)
 
 
+BATCH = 25
+
+
 class Command(BaseCommand):
     help = "Import .eml files, mbox files and Maildir folders into an email channel (re-runnable)."
 
@@ -76,30 +81,15 @@ class Command(BaseCommand):
         counts: Counter[str] = Counter()
         reasons: Counter[str] = Counter()
         started = time.monotonic()
-        for done, (where, raw) in enumerate(iter_mails(paths), start=1):
-            if len(raw) > settings.ATTACHMENT_MAX_BYTES * 2:
-                counts["skipped"] += 1
-                reasons[f"larger than {settings.ATTACHMENT_MAX_BYTES * 2} bytes"] += 1
-            elif (external_id := mail_external_id(raw)) and InboundEvent.objects.filter(
-                channel=target, external_id=external_id, status=InboundEvent.Status.PROCESSED
-            ).exists():
-                counts["duplicates"] += 1  # decided on the id alone: no payload built or sent
-            else:
-                event, created = inbound_event_store(
-                    channel=target, external_id=external_id, enqueue=False,
-                    payload={"raw_b64": base64.b64encode(raw).decode(), "source": where[-300:]},
-                )
-                if not created and event.status == InboundEvent.Status.PROCESSED:
-                    counts["duplicates"] += 1
-                else:
-                    outcome = inbound_event_process(event_id=event.pk)
-                    if outcome == "processed":
-                        counts["imported"] += 1
-                    else:
-                        counts["skipped"] += 1
-                        event.refresh_from_db(fields=["last_error"])
-                        reasons[event.last_error.split(": ", 1)[-1][:160] or outcome] += 1
-            if not quiet_progress and (done % 50 == 0):
+        done = 0
+        # A batch of mails per transaction: one commit (and fsync) for many mails instead of three
+        # per mail; each mail still succeeds or fails alone (its processing has a savepoint).
+        for chunk in itertools.batched(iter_mails(paths), BATCH):
+            with transaction.atomic():
+                for where, raw in chunk:
+                    self._import_one(target, where, raw, counts, reasons)
+            done += len(chunk)
+            if not quiet_progress:
                 rate = done / max(time.monotonic() - started, 1e-6)
                 sys.stderr.write(f"\r{done} mails read, {counts['imported']} imported ({rate:.0f}/s)")
                 sys.stderr.flush()
@@ -113,3 +103,29 @@ class Command(BaseCommand):
         )
         for reason, number in reasons.most_common():
             self.stdout.write(f"  skipped {number}: {reason}")
+
+    def _import_one(self, target: Channel, where: str, raw: bytes, counts: Counter, reasons: Counter) -> None:
+        if len(raw) > settings.ATTACHMENT_MAX_BYTES * 2:
+            counts["skipped"] += 1
+            reasons[f"larger than {settings.ATTACHMENT_MAX_BYTES * 2} bytes"] += 1
+            return
+        external_id = mail_external_id(raw)
+        if InboundEvent.objects.filter(
+            channel=target, external_id=external_id, status=InboundEvent.Status.PROCESSED
+        ).exists():
+            counts["duplicates"] += 1  # decided on the id alone: no payload built or sent
+            return
+        event, created = inbound_event_store(
+            channel=target, external_id=external_id, enqueue=False,
+            payload={"raw_b64": base64.b64encode(raw).decode(), "source": where[-300:]},
+        )
+        if not created and event.status == InboundEvent.Status.PROCESSED:
+            counts["duplicates"] += 1
+            return
+        outcome = inbound_event_process(event_id=event.pk)
+        if outcome == "processed":
+            counts["imported"] += 1
+        else:
+            counts["skipped"] += 1
+            event.refresh_from_db(fields=["last_error"])
+            reasons[event.last_error.split(": ", 1)[-1][:160] or outcome] += 1
