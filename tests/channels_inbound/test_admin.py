@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from channels_inbound.models import Channel
 
 
@@ -42,18 +44,30 @@ def test_admin_refuses_unknown_settings_and_unavailable_kinds(people, client):
     assert not Channel.objects.exists()
 
 
-def test_failed_reply_can_be_sent_again_from_api_and_page_but_unknown_cannot(people, api_channel, api_as, client, http_stub, django_capture_on_commit_callbacks):
+@pytest.fixture
+def send_reply(people, api_channel, http_stub, django_capture_on_commit_callbacks):
+    """Reply on a team A ticket of an api channel that POSTs to the stub, answering `status`."""
     from channels_inbound.services import channel_update
     from tests.factories import TicketFactory
-    from tickets.models import TimelineEntry
     from tickets.services import ticket_reply
 
     channel_update(channel=api_channel.channel, settings_data={"outbound_url": http_stub.url("/replies")})
     ticket = TicketFactory(customer=people.customer, team=people.team_a, origin_channel=api_channel.channel)
-    http_stub.respond(status=422, json={"error": "unknown recipient"})
-    with django_capture_on_commit_callbacks(execute=True):
-        entry = ticket_reply(ticket=ticket, by=people.agent_a, text="Hello")
-    entry.refresh_from_db()
+
+    def send(status: int, json: dict):
+        http_stub.respond(status=status, json=json)
+        with django_capture_on_commit_callbacks(execute=True):
+            entry = ticket_reply(ticket=ticket, by=people.agent_a, text="Hello")
+        entry.refresh_from_db()
+        return ticket, entry
+
+    return send
+
+
+def test_failed_reply_can_be_sent_again_from_api_and_page_but_unknown_cannot(people, send_reply, api_as, client, http_stub, django_capture_on_commit_callbacks):
+    from tickets.models import TimelineEntry
+
+    ticket, entry = send_reply(422, {"error": "unknown recipient"})
     assert entry.delivery_status == "failed"
 
     http_stub.respond(status=200, json={"id": "ext-1"})
@@ -72,17 +86,10 @@ def test_failed_reply_can_be_sent_again_from_api_and_page_but_unknown_cannot(peo
     assert client.post(f"/app/tickets/{ticket.pk}/messages/{entry.pk}/retry/").status_code == 404
 
 
-def test_an_unknown_reply_is_sent_again_only_after_an_agent_marks_it_not_delivered(people, api_channel, api_as, client, http_stub, django_capture_on_commit_callbacks):
-    from channels_inbound.services import channel_update
-    from tests.factories import TicketFactory
+def test_an_unknown_reply_is_sent_again_only_after_an_agent_marks_it_not_delivered(people, send_reply, api_as, client, http_stub, django_capture_on_commit_callbacks):
     from tickets.models import TimelineEntry
-    from tickets.services import ticket_reply
 
-    channel_update(channel=api_channel.channel, settings_data={"outbound_url": http_stub.url("/replies")})
-    ticket = TicketFactory(customer=people.customer, team=people.team_a, origin_channel=api_channel.channel)
-    http_stub.respond(status=200, json={"id": "ext-1"})
-    with django_capture_on_commit_callbacks(execute=True):
-        entry = ticket_reply(ticket=ticket, by=people.agent_a, text="Hello")
+    ticket, entry = send_reply(200, {"id": "ext-1"})
     TimelineEntry.objects.filter(pk=entry.pk).update(delivery_status="unknown")
     api = api_as(people.agent_a)
 
