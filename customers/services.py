@@ -324,6 +324,36 @@ def customer_export(*, customer: Customer) -> dict[str, Any]:
 
 
 @transaction.atomic
+def _erase_waiting_events(customer: Customer) -> None:
+    """Events not yet on a timeline that name the person (an API payload with their email, phone or
+    id) would re-create what was erased when processed: empty them and give them up. Raw emails
+    are matched by the sender's address in their headers."""
+    import base64
+
+    from django.db.models import TextField
+    from django.db.models.functions import Cast
+
+    from channels_inbound.models import InboundEvent
+
+    values = [v for v in customer.identities.values_list("value", flat=True) if len(v) >= 4]
+    if not values:
+        return
+    waiting = InboundEvent.objects.exclude(status=InboundEvent.Status.PROCESSED).annotate(text=Cast("payload", TextField()))
+    match = Q()
+    for value in values:
+        match |= Q(text__icontains=value)
+    hits = set(waiting.filter(match).values_list("pk", flat=True))
+    lowered = [v.lower().encode() for v in values]
+    for event in waiting.filter(payload__has_key="raw_b64").exclude(pk__in=hits).only("pk", "payload").iterator():
+        head = base64.b64decode(event.payload.get("raw_b64") or "")[:16384].lower()
+        if any(v in head for v in lowered):
+            hits.add(event.pk)
+    InboundEvent.objects.filter(pk__in=hits).update(
+        payload={}, headers={}, status=InboundEvent.Status.DEAD, next_attempt_at=None,
+        last_error="Emptied by a GDPR erasure before it was processed.",
+    )
+
+
 def customer_erase(*, customer: Customer, by: User | None) -> None:
     """GDPR erasure: remove what identifies the person, keep ticket rows for statistics."""
     from channels_inbound.models import InboundEvent
@@ -342,6 +372,7 @@ def customer_erase(*, customer: Customer, by: User | None) -> None:
     transaction.on_commit(lambda: [storage.delete(name) for storage, name in files])
     Attachment.objects.filter(entry__in=entries).delete()
     InboundEvent.objects.filter(entries__in=entries).update(payload={}, headers={})
+    _erase_waiting_events(customer)
     entries.filter(kind__in=[TimelineEntry.Kind.MESSAGE, TimelineEntry.Kind.CALL]).update(
         text="", html="", data={}
     )

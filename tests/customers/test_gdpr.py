@@ -124,3 +124,24 @@ def test_given_a_customer_others_were_merged_into_when_erased_then_the_merged_pr
     assert absorbed.erased_at is not None
     assert (absorbed.display_name, absorbed.attributes) == ("", {})
     assert not Identity.objects.exists()
+
+
+def test_erasure_empties_waiting_events_that_would_bring_the_person_back(people, api_channel, post_inbound):
+    import base64
+
+    from channels_inbound.models import InboundEvent
+    from channels_inbound.services import inbound_event_store
+
+    waiting = post_inbound(api_channel, {"id": "late-1", "from": {"email": "anna@example.pl"}, "text": "Still me"})  # not processed yet
+    mail = b"From: Anna <Anna@Example.pl>\r\nSubject: hi\r\n\r\nbody"
+    inbound_event_store(channel=api_channel.channel, external_id="mail-1",
+                        payload={"raw_b64": base64.b64encode(mail).decode()})
+    someone_else, _ = inbound_event_store(channel=api_channel.channel, external_id="other-1",
+                                          payload={"from": {"email": "boris@example.ru"}, "text": "x"})
+    assert waiting.status_code == 202
+
+    customer_erase(customer=people.customer, by=people.admin)
+
+    emptied = InboundEvent.objects.filter(payload={}, status=InboundEvent.Status.DEAD)
+    assert set(emptied.values_list("external_id", flat=True)) == {"late-1", "mail-1"}
+    assert InboundEvent.objects.get(pk=someone_else.pk).payload["from"]["email"] == "boris@example.ru"
