@@ -1,8 +1,8 @@
 """anymail's inbound and tracking webhooks under /anymail/: the ESPs' real payload shapes, signed or
 authenticated exactly as each ESP does it, routed to the email channel by recipient address.
 
-Amazon SES is not covered: anymail's SES views need boto3 (django-anymail[amazon-ses]), which is not
-a dependency, and anymail does not verify SNS signatures itself (basic auth is its only check).
+Amazon SES arrives through SNS: anymail does not verify SNS signatures itself, so basic auth and
+SNS headers that match the body are its checks, and they are what is tested here.
 """
 
 from __future__ import annotations
@@ -336,3 +336,77 @@ def test_given_a_postmark_hard_bounce_then_the_reply_fails_with_its_description(
     assert sent_reply.delivery_status == TimelineEntry.Delivery.FAILED
     assert "unknown user, mailbox not found" in sent_reply.delivery_error
     assert "550 5.1.1" in sent_reply.delivery_error
+
+
+# --- Amazon SES, through SNS (anymail checks basic auth and that the SNS headers match the body) ---
+
+def sns_post(client, path: str, ses_event: dict, *, auth: dict | None = None, header_type: str = "Notification"):
+    message_id = secrets.token_hex(8)
+    body = json.dumps({
+        "Type": "Notification", "MessageId": message_id,
+        "TopicArn": "arn:aws:sns:eu-west-1:123456789012:omnicenter", "Subject": "Amazon SES Email Receipt Notification",
+        "Message": json.dumps(ses_event), "Timestamp": "2026-11-22T16:40:00.000Z", "SignatureVersion": "1",
+        "Signature": "c2lnbmF0dXJl", "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/cert.pem",
+        "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe",
+    })
+    return client.post(path, body, content_type="text/plain; charset=UTF-8",
+                       HTTP_X_AMZ_SNS_MESSAGE_TYPE=header_type, HTTP_X_AMZ_SNS_MESSAGE_ID=message_id,
+                       HTTP_X_AMZ_SNS_TOPIC_ARN="arn:aws:sns:eu-west-1:123456789012:omnicenter",
+                       **(auth if auth is not None else basic_auth()))
+
+
+def ses_received(mime: str) -> dict:
+    return {
+        "notificationType": "Received",
+        "mail": {"timestamp": "2026-11-22T16:40:00.000Z", "source": "anna@example.pl",
+                 "messageId": "ses-in-1", "destination": ["support@help.example"],
+                 "commonHeaders": {"from": ["anna@example.pl"], "to": ["support@help.example"], "subject": "Where is my order?"}},
+        "receipt": {"recipients": ["support@help.example"], "action": {"type": "SNS", "encoding": "BASE64",
+                    "topicArn": "arn:aws:sns:eu-west-1:123456789012:omnicenter"},
+                    "spamVerdict": {"status": "PASS"}, "virusVerdict": {"status": "PASS"}},
+        "content": base64.b64encode(mime.encode()).decode(),
+    }
+
+
+def test_given_an_ses_inbound_notification_when_received_then_the_mail_lands_on_a_ticket_once(
+    people, channel, anymail_settings, client, django_capture_on_commit_callbacks,
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = sns_post(client, "/anymail/amazon_ses/inbound/", ses_received(raw_mail()))
+        again = sns_post(client, "/anymail/amazon_ses/inbound/", ses_received(raw_mail()))
+
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert InboundEvent.objects.count() == 1
+    assert Ticket.objects.get().customer == people.customer
+
+
+def test_given_an_ses_post_without_basic_auth_or_with_mismatched_sns_headers_then_nothing_is_stored(
+    channel, anymail_settings, client,
+):
+    unauthenticated = sns_post(client, "/anymail/amazon_ses/inbound/", ses_received(raw_mail()), auth={})
+    mismatched = sns_post(client, "/anymail/amazon_ses/inbound/", ses_received(raw_mail()),
+                          header_type="SubscriptionConfirmation")
+
+    assert unauthenticated.status_code == 401  # SNS only sends credentials after a 401
+    assert mismatched.status_code == 400
+    assert not InboundEvent.objects.exists()
+
+
+def test_given_an_ses_bounce_for_our_message_then_the_reply_fails(sent_reply, anymail_settings, client):
+    sent_reply.data = {"esp_message_id": "0102018f-ses-out-1"}
+    sent_reply.save(update_fields=["data"])
+    bounce = {
+        "eventType": "Bounce",
+        "bounce": {"bounceType": "Permanent", "bounceSubType": "General", "timestamp": "2026-11-22T16:41:00.000Z",
+                   "feedbackId": "fb-1", "bouncedRecipients": [{"emailAddress": "anna@example.pl", "action": "failed",
+                                                                "status": "5.1.1", "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]},
+        "mail": {"timestamp": "2026-11-22T16:40:00.000Z", "source": "support@help.example", "messageId": "0102018f-ses-out-1",
+                 "destination": ["anna@example.pl"], "tags": {}},
+    }
+
+    response = sns_post(client, "/anymail/amazon_ses/tracking/", bounce)
+
+    assert response.status_code == 200
+    sent_reply.refresh_from_db()
+    assert sent_reply.delivery_status == TimelineEntry.Delivery.FAILED
+    assert "user unknown" in sent_reply.delivery_error
