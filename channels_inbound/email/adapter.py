@@ -105,6 +105,16 @@ class EmailAdapter(Adapter):
                 error=parsed.bounce_reason or str(_("The recipient's mail server returned the message.")),
             )
 
+    def webhook_urls(self, channel: Channel) -> dict[str, str]:
+        """With an ESP: where its inbound route and event webhook point (behind basic auth)."""
+        from django.conf import settings
+
+        esp = ((channel.settings or {}).get("esp") or "").strip()
+        if not esp or not settings.ANYMAIL.get("WEBHOOK_SECRET"):
+            return {}
+        base = f"{settings.PUBLIC_BASE_URL}/anymail/{esp}"
+        return {"inbound": f"{base}/inbound/", "tracking": f"{base}/tracking/"}
+
     def send(self, entry: TimelineEntry) -> SendResult:
         from channels_inbound.email.outbound import send_entry
 

@@ -410,3 +410,14 @@ def test_given_an_ses_bounce_for_our_message_then_the_reply_fails(sent_reply, an
     sent_reply.refresh_from_db()
     assert sent_reply.delivery_status == TimelineEntry.Delivery.FAILED
     assert "user unknown" in sent_reply.delivery_error
+
+
+def test_an_esp_channel_shows_the_webhook_urls_to_paste_into_the_esp(people, api_as, anymail_settings):
+    response = api_as(people.admin).post("/api/v1/channels/", {
+        "kind": "email", "name": "Via Mailgun", "settings": {"address": "help@help.example", "esp": "mailgun"},
+    }, format="json")
+
+    assert response.status_code == 201
+    urls = response.json()["webhook_urls"]
+    assert urls["inbound"].endswith("/anymail/mailgun/inbound/")
+    assert urls["tracking"].endswith("/anymail/mailgun/tracking/")
