@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import socket
 from datetime import timedelta
 
 import pytest
@@ -15,6 +14,7 @@ from channels_inbound.base import NormalizedMessage
 from channels_inbound.delivery import message_deliver, message_retry, message_status_apply, outbound_sweep
 from channels_inbound.services import message_ingest
 from customers import identities
+from tests.ports import free_port
 from tickets import services
 from tickets.models import Ticket, TimelineEntry
 
@@ -199,9 +199,7 @@ def test_the_sweep_sends_a_requeued_reply_once_it_is_due(people, reply, http_stu
 
 
 def test_a_refused_connection_is_retried_later(people, channel, reply):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
+    closed_port = free_port()
     channel.settings = {"outbound_url": f"http://127.0.0.1:{closed_port}/replies"}
     channel.save(update_fields=["settings"])
 

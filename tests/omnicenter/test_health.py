@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from datetime import timedelta
 
 import pytest
@@ -14,13 +13,7 @@ from channels_inbound.services import inbound_event_store
 from omnicenter.models import Heartbeat
 from omnicenter.tasks import heartbeat
 from tests.factories import make_channel
-
-
-def closed_port() -> int:
-    """A local port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.ports import free_port
 
 
 def store_events(channel, statuses: list[str]) -> list[InboundEvent]:
@@ -119,7 +112,7 @@ def test_backlog_counts_unfinished_events_and_the_age_of_the_oldest(client):
 
 @pytest.mark.django_db
 def test_unreachable_redis_is_reported_down_but_the_answer_stays_200(client, settings):
-    settings.REDIS_URL = f"redis://127.0.0.1:{closed_port()}/0"
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
 
     response = client.get("/healthz")
 
@@ -140,7 +133,7 @@ def test_unreachable_database_answers_503_with_database_down(client):
     # Point the real connection at a port where no PostgreSQL listens; the next query must connect.
     connection.close()
     original_port = connection.settings_dict["PORT"]
-    connection.settings_dict["PORT"] = closed_port()
+    connection.settings_dict["PORT"] = free_port()
     try:
         response = client.get("/healthz")
     finally:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +18,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+
+from tests.ports import free_port, stop
 
 pytestmark = pytest.mark.xdist_group("smoke")
 
@@ -58,12 +59,6 @@ def embedded(tmp_path) -> Embedded:
     env["OMNICENTER_VAR_DIR"] = str(tmp_path / "var")
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return Embedded(env=env, var_dir=tmp_path / "var")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def http(method: str, url: str, body: dict | None = None, headers: dict | None = None) -> tuple[int, dict]:
@@ -161,13 +156,7 @@ def test_embedded_default_starts_from_zero_and_runs_the_spine(embedded, tmp_path
         assert [entry["text"] for entry in timeline["results"]] == ["Hello from SQLite"]
         assert http("GET", f"{base}/healthz")[1]["inbound"]["waiting"] == 0
     finally:
-        if server.poll() is None:
-            server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        if not stop(server, timeout=30):
             pytest.fail(f"the server did not stop within 30 s of SIGTERM:\n{log.read_text()}")
 
     # A clean stop: uvicorn shut down gracefully; it then re-raises the SIGTERM it caught, as it should.

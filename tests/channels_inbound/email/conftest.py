@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.ports import free_port, stop
+
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 STARTUP_LIMIT = 30.0  # seconds; a bound on waiting, not an assertion on speed
 TEST_USER = "omnitest"
@@ -32,12 +34,6 @@ ACCOUNTS = 500
 
 def _password(n: int) -> str:
     return f"pw-{n}-Secret!"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _system_user() -> pwd.struct_passwd:
@@ -177,7 +173,7 @@ def dovecot() -> Iterator[Dovecot]:
     (root / "users").write_text("".join(
         f"user{n}@example.test:{{PLAIN}}{_password(n)}\n" for n in range(1, ACCOUNTS + 1)
     ))
-    port = _free_port()
+    port = free_port()
     config = root / "dovecot.conf"
     config.write_text(CONFIG.format(root=root, user=user.pw_name, uid=user.pw_uid, gid=user.pw_gid, port=port))
     process = subprocess.Popen([DOVECOT, "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -197,12 +193,7 @@ def dovecot() -> Iterator[Dovecot]:
                 time.sleep(0.1)
         yield Dovecot(host="127.0.0.1", port=port, root=root, _users=itertools.count(1))
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         shutil.rmtree(root, ignore_errors=True)
 
 
