@@ -3,7 +3,6 @@ from __future__ import annotations
 import base64
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -188,18 +187,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         ticket = self.get_object()
         update = TicketUpdateSerializer(data=request.data)
         update.is_valid(raise_exception=True)
-        data = update.validated_data
-        with transaction.atomic():
-            if "team" in data:
-                ticket = services.ticket_set_team(ticket=ticket, team=data["team"], by=request.user)
-            if "assignee" in data:
-                ticket = services.ticket_assign(ticket=ticket, agent=data["assignee"], by=request.user)
-            if "priority" in data:
-                ticket = services.ticket_set_priority(ticket=ticket, priority=data["priority"], by=request.user)
-            if "tags" in data:
-                ticket = services.ticket_set_tags(ticket=ticket, tags=data["tags"], by=request.user)
-            if "status" in data:
-                ticket = services.ticket_set_status(ticket=ticket, status=data["status"], by=request.user)
+        ticket = services.ticket_change(ticket=ticket, by=request.user, changes=dict(update.validated_data))
         # The change may have taken the ticket out of the caller's sight (they let it go to
         # another team): answer with what was saved rather than a 404 for a committed change.
         saved = Ticket.objects.select_related("customer", "origin_channel").prefetch_related("tags").get(pk=ticket.pk)

@@ -362,6 +362,34 @@ def ticket_set_team(*, ticket: Ticket, team: Team | None, by: User) -> Ticket:
     return _change(ticket=ticket, by=by, field="team", value=team)
 
 
+CHANGE_ORDER = ("team", "assignee", "priority", "tags", "status")
+
+
+@transaction.atomic
+def ticket_change(*, ticket: Ticket, by: User, changes: dict) -> Ticket:
+    """Several changes at once (the API's PATCH, the ticket form): all or none. Values equal to the
+    current ones are skipped, so a form that resubmits an unchanged priority needs no supervisor.
+    Team and assignee go first, status last (closing is the final word)."""
+    setters = {
+        "team": lambda t, v: ticket_set_team(ticket=t, team=v, by=by),
+        "assignee": lambda t, v: ticket_assign(ticket=t, agent=v, by=by),
+        "priority": lambda t, v: ticket_set_priority(ticket=t, priority=v, by=by),
+        "tags": lambda t, v: ticket_set_tags(ticket=t, tags=v, by=by),
+        "status": lambda t, v: ticket_set_status(ticket=t, status=v, by=by),
+    }
+    unknown = set(changes) - set(setters)
+    if unknown:
+        raise DomainError(_("These fields cannot be changed: %(fields)s") % {"fields": ", ".join(sorted(unknown))})
+    for name in CHANGE_ORDER:
+        if name not in changes:
+            continue
+        value = changes[name]
+        current = sorted(ticket.tags.values_list("name", flat=True)) if name == "tags" else getattr(ticket, name)
+        if (sorted(value) if name == "tags" else value) != current:
+            ticket = setters[name](ticket, value)
+    return ticket
+
+
 @transaction.atomic
 def team_save(*, team: Team | None, name: str | None = None, members: list[User] | None = None) -> Team:
     """Create (team=None) or change a team. Members' live subscriptions follow (omnicenter.signals)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -114,17 +113,8 @@ def ticket_update(request, ticket_id: int):
     if not form.is_valid():
         messages.error(request, _("Check the fields and try again."))
         return redirect("ticket-detail", ticket_id=ticket.pk)
-    data = form.cleaned_data
     try:
-        with transaction.atomic():
-            if data["team"] != ticket.team:
-                ticket = services.ticket_set_team(ticket=ticket, team=data["team"], by=request.user)
-            if data["assignee"] != ticket.assignee:
-                ticket = services.ticket_assign(ticket=ticket, agent=data["assignee"], by=request.user)
-            if data["priority"] != ticket.priority:
-                ticket = services.ticket_set_priority(ticket=ticket, priority=data["priority"], by=request.user)
-            if data["status"] != ticket.status:
-                ticket = services.ticket_set_status(ticket=ticket, status=data["status"], by=request.user)
+        services.ticket_change(ticket=ticket, by=request.user, changes=form.cleaned_data)
     except DomainError as exc:
         messages.error(request, exc.message)
     else:

@@ -408,3 +408,16 @@ def test_a_note_announces_a_timeline_append_to_the_team_only(people, ticket, lay
 
     assert receive(layer, team_a)["event"] == {"type": "timeline.appended", "ticket": ticket.pk, "version": fresh(ticket).version}
     assert receive(layer, team_b, timeout=0.5) is None
+
+
+def test_several_changes_are_all_or_nothing_and_unchanged_values_need_no_permission(people, ticket):
+    # An agent resubmits the current priority (supervisors only) with a new status: allowed.
+    services.ticket_change(ticket=ticket, by=people.agent_a, changes={"priority": ticket.priority, "status": S.PENDING})
+    ticket.refresh_from_db()
+    assert ticket.status == S.PENDING
+
+    # A real priority change by an agent refuses the whole request: the status stays too.
+    with pytest.raises(NotAllowed):
+        services.ticket_change(ticket=ticket, by=people.agent_a, changes={"status": S.SOLVED, "priority": "urgent"})
+    ticket.refresh_from_db()
+    assert (ticket.status, ticket.priority) == (S.PENDING, "normal")
