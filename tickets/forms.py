@@ -13,7 +13,7 @@ class ComposerForm(forms.Form):
     KIND_CHOICES = [("reply", _("Reply to customer")), ("note", _("Internal note"))]
 
     kind = forms.ChoiceField(label=_("Type"), choices=KIND_CHOICES, initial="reply", widget=forms.RadioSelect)
-    text = forms.CharField(label=_("Message"), widget=forms.Textarea(attrs={"rows": 4}), max_length=100_000)
+    text = forms.CharField(label=_("Message"), widget=forms.Textarea(attrs={"rows": 4, "data-composer-text": ""}), max_length=100_000)
     attachment = forms.FileField(label=_("Attachment"), required=False)
 
     def clean_attachment(self):
