@@ -120,3 +120,12 @@ class Adapter:
 
     def webhook_urls(self, channel: Channel) -> dict[str, str]:
         return {}
+
+    #: whether send_text works for this kind (portal sign-in codes, survey and status links)
+    can_send_text: ClassVar[bool] = False
+
+    def send_text(self, channel: Channel, address: str, text: str, *, subject: str = "") -> None:
+        """Send a notification outside any ticket timeline (a sign-in code, a survey or status link)
+        to one address of this channel's identity kind. Raises TransientSendError or
+        PermanentSendError with a message fit for the log; returns once the provider accepted it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot send notifications")
