@@ -316,6 +316,10 @@ ANYMAIL = {
     }.items()
     if value
 }
+# Amazon SES posts through SNS, whose signature channels_inbound/email/sns.py checks: the signing
+# certificate must come from an SNS host, and the topic, when this list is set, must be one of these.
+AMAZON_SNS_CERT_URL_RE = r"https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[^?#]+\.pem"
+AMAZON_SNS_TOPIC_ARNS = env.string_list("AMAZON_SNS_TOPIC_ARNS")
 
 # --- REST API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from anymail.webhooks.amazon_ses import AmazonSESInboundWebhookView, AmazonSESTrackingWebhookView
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -9,6 +10,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from channels_inbound.api import views as api_channel_views
+from channels_inbound.email.sns import sns_verified
 from channels_inbound.resources import ChannelViewSet
 from customers.api import CustomerViewSet
 from omnicenter import csp, health, views
@@ -26,7 +28,12 @@ admin.site.site_header = "Omnicenter"
 
 # ESP webhooks exist only with their shared secret: anymail would otherwise accept anyone's posts
 # (it merely warns, and omnicenter/checks.py makes that warning an error).
-anymail_urls = [path("anymail/", include("anymail.urls"))] if settings.ANYMAIL.get("WEBHOOK_SECRET") else []
+# Amazon SES (through SNS) gets SNS's own signature checked first (channels_inbound/email/sns.py).
+anymail_urls = [
+    path("anymail/amazon_ses/inbound/", sns_verified(AmazonSESInboundWebhookView.as_view())),
+    path("anymail/amazon_ses/tracking/", sns_verified(AmazonSESTrackingWebhookView.as_view())),
+    path("anymail/", include("anymail.urls")),
+] if settings.ANYMAIL.get("WEBHOOK_SECRET") else []
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/app/", permanent=False)),
