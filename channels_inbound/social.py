@@ -49,6 +49,8 @@ def media_fetch_pending(*, entry_id: int, fetch: Callable[[Channel, dict], Downl
             if item not in pending:
                 continue  # another worker stored it meanwhile
             data = {**locked.data, PENDING: [i for i in pending if i != item]}
+            if not data[PENDING]:
+                del data[PENDING]
             if downloaded is not None:
                 try:
                     attachment_store(

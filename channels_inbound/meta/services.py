@@ -22,7 +22,8 @@ def identity_fetch_profile(*, identity_id: int, channel_id: int) -> str:
     channel = Channel.objects.filter(pk=channel_id).first()
     if identity is None or channel is None:
         return ""
-    marker = f"profile-tried:{identity_id}"
+    # The creation time keeps the marker of a deleted identity from applying to a new one with its id.
+    marker = f"profile-tried:{identity_id}:{identity.created_at.timestamp()}"
     if cache.get(marker):
         return ""
     adapter = registry.adapter_for(channel.kind)
