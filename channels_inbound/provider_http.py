@@ -8,6 +8,8 @@ reason (a chained requests exception would print the URL in a traceback).
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
 
 import requests
@@ -17,6 +19,22 @@ from channels_inbound.base import TransientSendError, UnknownOutcome
 
 CONNECT_TIMEOUT = 5
 CHUNK = 64 * 1024
+_CREDENTIALS_IN_URL = re.compile(r"(/bot)\d+:[A-Za-z0-9_-]+|(access_token=)[^&\s\"]+")
+
+
+class RedactCredentials(logging.Filter):
+    """urllib3 logs every request line at DEBUG: the Telegram bot token (in the path) and the
+    Graph API access token (in the query) are redacted before any handler sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "/bot" in message or "access_token=" in message:
+            record.msg = _CREDENTIALS_IN_URL.sub(lambda m: (m.group(1) or m.group(2)) + "<redacted>", message)
+            record.args = ()
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(RedactCredentials())
 
 
 class MediaUnavailable(Exception):

@@ -3,28 +3,10 @@ nowhere else, and no error text carries them (provider_http raises without the U
 
 from __future__ import annotations
 
-import logging
-import re
-
 from django.conf import settings
 
 from channels_inbound.base import PermanentSendError, TransientSendError
 from channels_inbound.provider_http import Downloaded, call, download
-
-_TOKEN_IN_PATH = re.compile(r"/bot\d+:[A-Za-z0-9_-]+")
-
-
-class RedactBotTokens(logging.Filter):
-    """urllib3 logs each request line at DEBUG, bot token included: redact it at the source."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "/bot" in message:
-            record.msg, record.args = _TOKEN_IN_PATH.sub("/bot<token>", message), ()
-        return True
-
-
-logging.getLogger("urllib3.connectionpool").addFilter(RedactBotTokens())
 
 
 def _method_url(token: str, method: str) -> str:

@@ -162,3 +162,13 @@ def test_a_reply_is_not_sent_to_another_pages_psid(post_meta, messenger, graph, 
     entry.refresh_from_db()
     assert entry.delivery_status == "failed"
     assert graph.calls("/me/messages") == []
+
+
+def test_the_page_token_stays_out_of_debug_logs(post_meta, messenger, graph, reply, caplog):
+    import logging
+
+    _customer_wrote(post_meta, messenger)
+    with caplog.at_level(logging.DEBUG):
+        assert reply().delivery_status == "sent"
+    assert "access_token=<redacted>" in caplog.text
+    assert PAGE_TOKEN not in caplog.text
