@@ -56,3 +56,22 @@ def test_the_connection_test_checks_the_page_token(api_as, people, messenger, gr
     assert response.json()["ok"] is False
     assert "Invalid OAuth access token" in response.json()["message"]
     assert PAGE_TOKEN not in response.json()["message"]
+
+
+def test_an_admin_edits_a_messenger_channel_in_the_admin_without_retyping_its_secrets(client, people, messenger):
+    import json
+
+    client.force_login(people.admin)
+    channel = messenger.channel
+    page = client.get(f"/admin/channels_inbound/channel/{channel.pk}/change/").content.decode()
+    assert PAGE_TOKEN not in page and APP_SECRET not in page
+
+    response = client.post(f"/admin/channels_inbound/channel/{channel.pk}/change/", {
+        "name": "Shop page (PL)", "kind": "messenger", "is_active": "on", "default_team": people.team_a.pk,
+        "settings": json.dumps({**channel.settings, "verify_token": "rotated"}),
+    })
+
+    assert response.status_code == 302
+    channel.refresh_from_db()
+    assert (channel.name, channel.settings["verify_token"]) == ("Shop page (PL)", "rotated")
+    assert (channel.secret("app_secret"), channel.secret("page_access_token")) == (APP_SECRET, PAGE_TOKEN)
