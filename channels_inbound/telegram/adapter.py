@@ -135,7 +135,8 @@ class TelegramAdapter(Adapter):
                 return []
             return [NormalizedMessage(
                 provider_message_id=f"callback:{query.get('id')}", sender=[self._claim(sender)], display_name=_name(sender),
-                text=str(query.get("data", ""))[:4096], data={"callback_data": str(query.get("data", ""))[:256]},
+                text=str(query.get("data", ""))[:4096],
+                data={"callback_data": str(query.get("data", ""))[:256], "callback_query_id": str(query.get("id", ""))},
                 language=sender.get("language_code", "")[:8],
             )]
         message = update.get("message")
@@ -180,6 +181,9 @@ class TelegramAdapter(Adapter):
     def after_ingest(self, entry: TimelineEntry) -> None:
         if entry.data.get("pending_media"):
             transaction.on_commit(lambda: _enqueue(tasks.fetch_media, entry.pk), robust=True)
+        if entry.data.get("callback_query_id") and not entry.data.get("callback_answered"):
+            # Telegram shows a spinner on the pressed button until the bot answers the query.
+            transaction.on_commit(lambda: _enqueue(tasks.answer_callback, entry.pk), robust=True)
         phone = entry.data.get("shared_phone")
         if phone:
             holder = (

@@ -38,3 +38,21 @@ def telegram_rotate_secret(*, channel: Channel) -> dict:
     channel.secrets_encrypted = crypto.encrypt_json(values)
     channel.save(update_fields=["secrets_encrypted"])
     return telegram_register_webhook(channel=channel)
+
+
+def telegram_answer_callback(*, entry_id: int) -> bool:
+    """answerCallbackQuery for a button press on the timeline, once (a late answer is refused by
+    Telegram after some seconds and then simply dropped)."""
+    from channels_inbound.base import PermanentSendError, UnknownOutcome
+    from tickets.models import TimelineEntry
+
+    entry = TimelineEntry.objects.select_related("channel").filter(pk=entry_id, channel__kind="telegram").first()
+    if entry is None or not entry.data.get("callback_query_id") or entry.data.get("callback_answered"):
+        return False
+    try:
+        botapi.request(entry.channel.secret("bot_token"), "answerCallbackQuery",
+                       json={"callback_query_id": entry.data["callback_query_id"]})
+    except (PermanentSendError, UnknownOutcome):
+        return False
+    TimelineEntry.objects.filter(pk=entry_id).update(data={**entry.data, "callback_answered": True})
+    return True

@@ -34,3 +34,10 @@ def register_webhook(channel_id: int) -> bool:
         logger.warning("telegram channel %s: webhook not registered: %s", channel.key, exc)
         return False
     return True
+
+
+@shared_task(acks_late=True, autoretry_for=(TransientSendError,), retry_backoff=5, max_retries=2)
+def answer_callback(entry_id: int) -> bool:
+    from channels_inbound.telegram.services import telegram_answer_callback
+
+    return telegram_answer_callback(entry_id=entry_id)

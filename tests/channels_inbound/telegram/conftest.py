@@ -48,6 +48,7 @@ def bot_api(settings):
         stub.route(f"/file/bot{BOT_TOKEN}/", body=PNG, content_type="application/octet-stream")
         stub.route(f"/bot{BOT_TOKEN}/getMe", json={"ok": True, "result": {
             "id": 7012345678, "is_bot": True, "first_name": "Shop", "username": "shop_help_bot"}})
+        stub.route(f"/bot{BOT_TOKEN}/answerCallbackQuery", json={"ok": True, "result": True})
         stub.route(f"/bot{BOT_TOKEN}/setWebhook", json={"ok": True, "result": True, "description": "Webhook was set"})
         yield stub
 

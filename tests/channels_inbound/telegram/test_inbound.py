@@ -121,10 +121,14 @@ def test_an_edit_updates_the_text_and_keeps_the_old_one(post_update, telegram):
     assert entry.data["edits"][0]["text"] == "Dzień dobry, where is my parcel?"
 
 
-def test_a_button_press_arrives_with_its_callback_data(post_update, telegram):
+def test_a_button_press_arrives_with_its_callback_data_and_is_answered(post_update, telegram, bot_api):
     post_update(telegram, load("callback_query.json"))
     entry = TimelineEntry.objects.get(direction="in")
     assert (entry.text, entry.data["callback_data"]) == ("helpful:no", "helpful:no")
+    [answer] = bot_api.calls("/answerCallbackQuery")
+    assert answer.path == f"/bot{BOT_TOKEN}/answerCallbackQuery"
+    assert answer.json() == {"callback_query_id": "2367091254109831687"}
+    assert entry.data["callback_answered"] is True
 
 
 def test_group_messages_are_stored_but_not_put_on_timelines(post_update, telegram):
