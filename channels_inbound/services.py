@@ -46,6 +46,7 @@ def channel_create(
         kind=kind, name=name, settings=settings_data, default_team=default_team,
         secrets_encrypted=crypto.encrypt_json(stored_secrets),
     )
+    transaction.on_commit(lambda: adapter.channel_created(channel), robust=True)
     return channel, generated
 
 
@@ -86,6 +87,10 @@ def channel_test_connection(*, channel: Channel) -> tuple[bool, str]:
         if not (channel.settings or {}).get("imap_host"):
             return True, _("No mailbox to poll: mail arrives through the ESP's inbound webhook.")
         return mailbox_test_connection(settings_data=channel.settings, password=channel.secret("imap_password"))
+    adapter = registry.adapter_for(channel.kind)
+    result = adapter.test_connection(channel) if adapter else None
+    if result is not None:
+        return result
     return True, _("Nothing to test for this kind of channel.")
 
 

@@ -364,6 +364,10 @@ IMAP_MAX_MESSAGE_BYTES = env.integer("IMAP_MAX_MESSAGE_BYTES", 25 * 1024 * 1024)
 IMAP_TIMEOUT = env.integer("IMAP_TIMEOUT", 30)
 IMAP_POLL_LEASE = timedelta(seconds=env.integer("IMAP_POLL_LEASE", 600))
 OUTBOUND_HTTP_TIMEOUT = env.integer("OUTBOUND_HTTP_TIMEOUT", 15)
+# Social messengers (channels_inbound/meta, channels_inbound/telegram): provider API base URLs,
+# overridable so that tests and proxies can stand in for them.
+META_GRAPH_URL = env.string("META_GRAPH_URL", "https://graph.facebook.com/v21.0").rstrip("/")
+TELEGRAM_API_URL = env.string("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/")
 
 LOGGING = {
     "version": 1,

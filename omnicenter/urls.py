@@ -11,7 +11,9 @@ from rest_framework.routers import DefaultRouter
 
 from channels_inbound.api import views as api_channel_views
 from channels_inbound.email.sns import sns_verified
+from channels_inbound.meta import views as meta_views
 from channels_inbound.resources import ChannelViewSet
+from channels_inbound.telegram import views as telegram_views
 from customers.api import CustomerViewSet
 from omnicenter import csp, health, views
 from omnicenter.api import UserViewSet
@@ -41,6 +43,8 @@ urlpatterns = [
     path("healthz/", health.healthz),
     # Webhook and inbound URLs are exactly as documented and also accept one trailing slash.
     re_path(r"^api/v1/channels/(?P<key>[\w-]+)/inbound/?$", api_channel_views.inbound, name="api-channel-inbound"),
+    re_path(r"^webhooks/meta/(?P<key>[\w-]+)/?$", meta_views.webhook, name="meta-webhook"),
+    re_path(r"^webhooks/telegram/(?P<key>[\w-]+)/?$", telegram_views.webhook, name="telegram-webhook"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
