@@ -61,31 +61,36 @@ def clean_query(q: str) -> str:
     return " ".join(q.split())[:MAX_QUERY]
 
 
-def search(translations: QuerySet[Translation], *, q: str, language: str) -> QuerySet[Translation]:
+def search(translations: QuerySet[Translation], *, q: str, language: str, any_word: bool = False) -> QuerySet[Translation]:
     """The translations (already narrowed to what the reader may see) matching ``q`` in
     ``language``, best first, annotated with ``rank`` and ``title_hit``."""
-    q = clean_query(q)
+    q = clean_query(q) if not any_word else " ".join(q.split())[:2000]
     translations = translations.filter(language=language)
     if not q:
         return translations.none()
     if is_postgres():
-        return _search_postgres(translations, q, language)
-    return _search_fallback(translations, q)
+        return _search_postgres(translations, q, language, any_word)
+    return _search_fallback(translations, q, any_word)
 
 
-def _tsquery(language: str, q: str) -> tuple[str, list]:
+def _tsquery(language: str, q: str, *, any_word: bool = False) -> tuple[str, list]:
     """SQL for the query's tsquery. Polish has no stemmer: each word becomes a prefix of itself
-    (``zamówienia`` -> ``zamowien:*``), which catches most of its inflected forms."""
+    (``zamówienia`` -> ``zamowien:*``), which catches most of its inflected forms. ``any_word``
+    (suggestions from a whole message): OR of the words instead of AND."""
     cfg = search_config(language)
+    words = _WORD.findall(q.lower())[: 40 if any_word else 8]
     if language == "pl":
-        terms = [f"{_stem(w)}:*" for w in _WORD.findall(q.lower())[:8]]
-        return "to_tsquery(%s::regconfig, %s)", [cfg, " & ".join(terms) or "''"]
-    return "websearch_to_tsquery(%s::regconfig, %s)", [cfg, q]
+        terms = [f"{_stem(w)}:*" for w in words]
+    elif any_word:
+        terms = [w for w in words if len(w) > 2]
+    else:
+        return "websearch_to_tsquery(%s::regconfig, %s)", [cfg, q]
+    return "to_tsquery(%s::regconfig, %s)", [cfg, (" | " if any_word else " & ").join(terms) or "''"]
 
 
-def _search_postgres(translations: QuerySet[Translation], q: str, language: str) -> QuerySet[Translation]:
+def _search_postgres(translations: QuerySet[Translation], q: str, language: str, any_word: bool) -> QuerySet[Translation]:
     # Only constant SQL is formatted in; the query text always travels as a parameter.
-    tsq, params = _tsquery(language, q)
+    tsq, params = _tsquery(language, q, any_word=any_word)
     vector = "knowledge_translation.search_vector"
     title = "knowledge_translation.search_title"
     matches = RawSQL(f"{vector} @@ {tsq}", params, output_field=BooleanField())  # noqa: S611
@@ -110,14 +115,21 @@ def _stem(word: str) -> str:
     return word[: max(4, len(word) - 2)] if len(word) > 4 else word
 
 
-def _search_fallback(translations: QuerySet[Translation], q: str) -> QuerySet[Translation]:
-    words = [_stem(w) for w in _WORD.findall(q.lower())][:8]
+def _search_fallback(translations: QuerySet[Translation], q: str, any_word: bool = False) -> QuerySet[Translation]:
+    words = [_stem(w) for w in _WORD.findall(q.lower()) if not any_word or len(w) > 3][: 20 if any_word else 8]
     if not words:
         return translations.none()
     in_title = Q()
+    anywhere = Q()
     for word in words:
         in_title &= Q(title__icontains=word)
-        translations = translations.filter(Q(title__icontains=word) | Q(body_text__icontains=word) | Q(short_text__icontains=word))
+        found = Q(title__icontains=word) | Q(body_text__icontains=word) | Q(short_text__icontains=word)
+        if any_word:
+            anywhere |= found
+        else:
+            translations = translations.filter(found)
+    if any_word:
+        translations = translations.filter(anywhere)
     return translations.annotate(
         title_hit=Case(When(in_title, then=Value(True)), default=Value(False), output_field=BooleanField()),
         rank=Value(0.0, output_field=FloatField()),
