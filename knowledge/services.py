@@ -271,6 +271,19 @@ def article_restore(*, article: Article, version: ArticleVersion, by) -> Article
                               note=_("restored version %(number)s") % {"number": version.number})
 
 
+_TRANSLIT = str.maketrans({
+    "ł": "l", "Ł": "L", "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "e", "ж": "zh",
+    "з": "z", "и": "i", "й": "y", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r",
+    "с": "s", "т": "t", "у": "u", "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "shch",
+    "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu", "я": "ya",
+})
+
+
+def slug_from(title: str) -> str:
+    """An ASCII slug for a title in any of our languages (Cyrillic transliterated, ł -> l)."""
+    return slugify(title.lower().translate(_TRANSLIT))
+
+
 def article_from_ticket(*, ticket, by) -> Article:
     """A draft, in review, written from a ticket's conversation, for an admin to finish."""
     from tickets.models import TimelineEntry
@@ -283,7 +296,7 @@ def article_from_ticket(*, ticket, by) -> Article:
     answer = next((text for direction, text in reversed(messages) if direction == TimelineEntry.Direction.OUTBOUND), "")
     title = (ticket.subject or question.split("\n")[0] or _("Article from ticket #%(n)s") % {"n": ticket.number})[:300]
     body = "\n\n".join(part for part in (f"> {question.strip()}" if question.strip() else "", answer.strip()) if part)
-    base = slugify(title)[:100] or "article"
+    base = slug_from(title)[:100] or "article"
     slug = base
     n = 1
     while Article.objects.filter(slug=slug).exists():
