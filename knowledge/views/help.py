@@ -86,7 +86,7 @@ def help_home(request, lang: str):
 @require_GET
 def help_category(request, lang: str, slug: str):
     lang = _language(lang)
-    category = Category.objects.filter(slug=slug).first()
+    category = Category.objects.select_related("parent").filter(slug=slug).first()
     if category is None:
         raise Http404
     articles = _public_articles().filter(category=category).order_by("-published_at", "pk")
