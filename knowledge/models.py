@@ -117,7 +117,9 @@ class Translation(models.Model):
     # PostgreSQL: weighted tsvector in the language's text-search configuration, written by
     # knowledge.search.index_translations (unaccent() cannot sit in an index expression).
     search_vector = SearchVectorField(null=True, editable=False)
-    # The title lowercased without diacritics, for trigram typo matching (same writer as above).
+    # The title alone (small): "does the title match?" without reading the whole vector.
+    title_vector = SearchVectorField(null=True, editable=False)
+    # The title lowercased without diacritics (knowledge.search.fold), for trigram typo matching.
     search_title = models.CharField(max_length=300, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -175,6 +175,7 @@ def _write_translations(article: Article, translations: dict[str, dict[str, str]
         translation.body_html = markdown_to_html(content["body"])
         translation.rich_html = markdown_to_html(content["rich_body"])
         translation.body_text = html_to_text(translation.body_html)
+        translation.search_title = search.fold(content["title"])
         if language == article.source_language:
             if translation.pk:
                 translation.revision += 1
