@@ -15,6 +15,8 @@ from channels_inbound.meta import views as meta_views
 from channels_inbound.resources import ChannelViewSet
 from channels_inbound.telegram import views as telegram_views
 from customers.api import CustomerViewSet
+from knowledge import urls as knowledge_urls
+from knowledge.api import ArticleViewSet
 from omnicenter import csp, health, views
 from omnicenter.api import UserViewSet
 from tickets.api import TeamViewSet, TicketViewSet
@@ -25,6 +27,7 @@ router.register("customers", CustomerViewSet, basename="customer")
 router.register("tickets", TicketViewSet, basename="ticket")
 router.register("teams", TeamViewSet, basename="team")
 router.register("users", UserViewSet, basename="user")
+router.register("kb/articles", ArticleViewSet, basename="kb-article")
 
 admin.site.site_header = "Omnicenter"
 
@@ -51,7 +54,10 @@ urlpatterns = [
     path("accounts/login/", csp.strict(views.LoginView.as_view()), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/language/", views.set_language, name="set-language"),
+    path("app/admin/kb/", include(knowledge_urls.admin_urlpatterns)),
+    path("app/kb/", include(knowledge_urls.agent_urlpatterns)),
     path("app/", include("tickets.urls")),
+    path("help/", include(knowledge_urls.help_urlpatterns)),
     path("admin/", admin.site.urls),
     *anymail_urls,
 ]
