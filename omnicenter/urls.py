@@ -8,6 +8,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from catalog.api import ProductViewSet, ValidateViewSet
 from channels_inbound.api import views as api_channel_views
 from channels_inbound.resources import ChannelViewSet
 from customers.api import CustomerViewSet
@@ -21,6 +22,8 @@ router.register("customers", CustomerViewSet, basename="customer")
 router.register("tickets", TicketViewSet, basename="ticket")
 router.register("teams", TeamViewSet, basename="team")
 router.register("users", UserViewSet, basename="user")
+router.register("catalog/products", ProductViewSet, basename="catalog-product")
+router.register("catalog/validate", ValidateViewSet, basename="catalog-validate")
 
 admin.site.site_header = "Omnicenter"
 
