@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import re
 
-from django.db import connection
+from django.db import connection, transaction
 
 from catalog.models import Product, ProductText
 
@@ -24,6 +24,10 @@ MAX_HITS = 200
 MAX_QUERY_LENGTH = 200
 
 FTS_CONFIGS = {"en": "english", "ru": "russian", "pl": "simple"}
+
+# pg_trgm's default word-similarity threshold (0.6) misses two typos in two words ("wirless
+# ruoter" scores 0.41 against "Wireless router"); set for our transaction only, never the session.
+WORD_SIMILARITY_THRESHOLD = "0.4"
 
 
 def fts_vector_sql(config: str) -> str:
@@ -64,7 +68,8 @@ def search_product_ids(query: str, *, include_inactive: bool = False, limit: int
     if not query:
         return []
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [WORD_SIMILARITY_THRESHOLD])
             cursor.execute(_pg_sql(include_inactive), {"q": query, "limit": limit})
             return [row[0] for row in cursor.fetchall()]
     return _fallback(query, include_inactive=include_inactive, limit=limit)
