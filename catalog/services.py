@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from catalog.models import (
     ChangeLog,
@@ -21,6 +21,7 @@ from catalog.models import (
     Offer,
     OwnedProduct,
     Product,
+    ProductImage,
     ProductPrice,
     ProductText,
     Rule,
@@ -213,7 +214,10 @@ def _apply(obj, values: dict) -> dict:
     """Set fields and return what changed as {"field": [old, new]} (strings)."""
     changed = {}
     for name, value in values.items():
-        old = getattr(obj, name)
+        try:
+            old = getattr(obj, name)
+        except ObjectDoesNotExist:  # a new row's foreign key that is not set yet
+            old = None
         if _text(old) != _text(value):
             changed[name] = [_text(old), _text(value)]
             setattr(obj, name, value)
@@ -258,6 +262,14 @@ def product_save(*, product: Product | None, by, values: dict, texts: dict[str, 
     elif changes:
         _log(by=by, action=ChangeLog.Action.UPDATE, obj=product, product=product, changes=changes)
     return product
+
+
+@transaction.atomic
+def product_image_add(*, product: Product, by, file, alt: str = "") -> ProductImage:
+    image = ProductImage(product=product, alt=alt, position=product.images.count())
+    image.file.save(file.name, file, save=True)
+    _log(by=by, action=ChangeLog.Action.UPDATE, obj=product, product=product, changes={"image": ["", image.file.name]})
+    return image
 
 
 def _prices_replace(*, product: Product, prices: list[dict]) -> dict:
@@ -404,11 +416,3 @@ def record_import(*, by, count: int, fmt: str) -> None:
         object_type="product", object_id="-", object_repr=f"{count} products ({fmt})", changes={"rows": ["", str(count)]},
     )
 
-
-# For makemessages: rule kinds shown in explanations and screens.
-RULE_LABELS = {
-    "unavailable": gettext_lazy("not available"),
-    "market": gettext_lazy("market"),
-    "base": gettext_lazy("needs a main product"),
-    "group": gettext_lazy("mutually exclusive group"),
-}
