@@ -126,6 +126,12 @@ class ProductForm(forms.Form):
 
 
 class RuleForm(forms.Form):
+    """Shown beside the product form, so its ids carry their own prefix."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "rule_%s")
+        super().__init__(*args, **kwargs)
+
     kind = forms.ChoiceField(label=gettext_lazy("Rule"), choices=Rule.Kind.choices)
     other = forms.CharField(label=gettext_lazy("Other product (SKU)"), required=False, max_length=64)
     min_quantity = forms.IntegerField(label=gettext_lazy("Minimum"), required=False, min_value=0, max_value=100_000)
@@ -149,6 +155,10 @@ class RuleForm(forms.Form):
 
 
 class ConfigurationForm(forms.Form):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "check_%s")
+        super().__init__(*args, **kwargs)
+
     lines = forms.CharField(
         label=gettext_lazy("Configuration"), widget=forms.Textarea(attrs={"rows": 4}),
         help_text=gettext_lazy("One product per line: SKU and an optional quantity, such as “RTR-1 2”."),

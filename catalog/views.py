@@ -143,8 +143,10 @@ def rule_add(request, product_id: int):
         else:
             messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
         return redirect("catalog-admin-product", product_id=product.pk)
-    return render(request, "catalog/admin/_rules.html", {"product": product, "rules": _rules_of(product), "rule_form": form},
-                  status=status)
+    return render(request, "catalog/admin/_rules.html", {
+        "product": product, "rules": _rules_of(product), "rule_form": form,
+        "oob_changes": True, "changes": _changes(product.changes.all()),  # the history beside it, swapped out of band
+    }, status=status)
 
 
 @require_POST
@@ -155,8 +157,10 @@ def rule_delete(request, product_id: int, rule_id: int):
     if not request.htmx:
         messages.success(request, _("Rule deleted."))
         return redirect("catalog-admin-product", product_id=product_id)
-    return render(request, "catalog/admin/_rules.html", {"product": rule.product, "rules": _rules_of(rule.product),
-                                                         "rule_form": RuleForm()})
+    return render(request, "catalog/admin/_rules.html", {
+        "product": rule.product, "rules": _rules_of(rule.product), "rule_form": RuleForm(),
+        "oob_changes": True, "changes": _changes(rule.product.changes.all()),
+    })
 
 
 @require_POST
