@@ -100,9 +100,12 @@ class ProductViewSet(viewsets.ReadOnlyModelViewSet):
         query = request.query_params.get("q", "").strip()
         if not query:
             return super().list(request, *args, **kwargs)
-        ids = search.search_product_ids(query, include_inactive=True)
-        allowed = set(queryset.filter(pk__in=ids).values_list("pk", flat=True))
-        ranked = [pk for pk in ids if pk in allowed]
+        params = request.query_params
+        status = params.get("status", Product.Status.ACTIVE)
+        ranked = search.search_product_ids(query, include_inactive=status != Product.Status.ACTIVE)
+        if status not in (Product.Status.ACTIVE, "all") or params.get("category"):
+            allowed = set(queryset.filter(pk__in=ranked).values_list("pk", flat=True))
+            ranked = [pk for pk in ranked if pk in allowed]
         page = self.paginate_queryset(ranked)
         products = {p.pk: p for p in queryset.filter(pk__in=page)}
         serializer = self.get_serializer([products[pk] for pk in page], many=True)

@@ -84,8 +84,8 @@ class ProductText(models.Model):
         verbose_name = _("product text")
         verbose_name_plural = _("product texts")
         constraints = [models.UniqueConstraint(fields=["product", "language"], name="catalog_text_unique_language")]
-        # Full-text and trigram indexes are PostgreSQL expression indexes created in the
-        # catalog_search migration; catalog/search.py queries with the same expressions.
+        # On PostgreSQL the table also has a generated tsvector column and its indexes, created by
+        # the catalog_search migration; Django never reads or writes that column.
 
     def __str__(self) -> str:
         return f"{self.product_id}:{self.language}"
@@ -255,6 +255,16 @@ class OwnedProduct(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}:{self.product_id}:{self.reference}"
+
+
+class SearchWord(models.Model):
+    """Every word of the product texts, lower-cased: the vocabulary that typos in a search are
+    corrected against (catalog/search.py). Filled by catalog.services when texts are saved."""
+
+    word = models.CharField(max_length=64, unique=True)
+
+    def __str__(self) -> str:
+        return self.word
 
 
 class ChangeLog(models.Model):

@@ -1,10 +1,20 @@
 """Product search for agents, bots and the API.
 
-PostgreSQL: full-text search per translation with the configuration of its language (``english``
-and ``russian`` stem; Polish, which PostgreSQL cannot stem, uses ``simple``), plus ``pg_trgm``
-word similarity on names and similarity on SKUs, so typos still find products. Name matches
-weigh more than description matches (weights A and B). The expressions below are exactly those of
-the partial GIN indexes of migration ``0002_catalog_search``; change both together.
+PostgreSQL, in two statements:
+
+1. Typos are corrected word by word against the vocabulary of the catalog (``SearchWord``, every
+   word of the product texts): a query word that is not a catalog word becomes the most similar
+   catalog word by ``pg_trgm`` similarity (``wirless ruoter`` → ``wireless router``,
+   ``маршрутизтор`` → ``маршрутизатор``). The vocabulary is small, so this is fast whatever the
+   size of the catalog, where trigram matching over every name was not (see docs/catalog.md).
+2. Full-text search per translation with the text-search configuration of its language:
+   ``english`` and ``russian`` stem; Polish, which PostgreSQL cannot stem, uses ``simple`` (the
+   word correction above then brings inflected Polish forms to a catalog word). Both the query and
+   its corrected form are searched. Names weigh more than descriptions (weights A and B). SKUs
+   match exactly (case-insensitive) or by trigram similarity.
+
+The tsvector is a stored generated column of ``catalog_producttext`` that exists on PostgreSQL only
+(migration ``0002_catalog_search``), with one partial GIN index per language.
 
 SQLite (the embedded mode): a simpler scan scored in Python, with difflib for typos. It reads every
 active product text, which is fine for a demo catalog and not meant for a large one.
@@ -14,52 +24,101 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
 
-from django.db import connection, transaction
+from django.db import connection
 
-from catalog.models import Product, ProductText
+from catalog.models import Product, ProductText, SearchWord
 
 # At most this many ranked hits are returned (and paginated); agents refine the query instead.
 MAX_HITS = 200
 MAX_QUERY_LENGTH = 200
+MAX_QUERY_WORDS = 8
 
 FTS_CONFIGS = {"en": "english", "ru": "russian", "pl": "simple"}
 
-# pg_trgm's default word-similarity threshold (0.6) misses two typos in two words ("wirless
-# ruoter" scores 0.41 against "Wireless router"); set for our transaction only, never the session.
-WORD_SIMILARITY_THRESHOLD = "0.4"
+# A swapped pair of letters ("ruoter") leaves only ~0.27 trigram similarity to the intended word
+# ("router"), below pg_trgm's default 0.3; the closest catalog word still wins from 0.2 on. The
+# original words are searched too, so a wrong correction only adds results.
+MIN_WORD_SIMILARITY = 0.2
+
+WORD_RE = re.compile(r"[^\W\d_]{3,64}")  # words of letters only: model numbers are matched as SKUs
 
 
-def fts_vector_sql(config: str) -> str:
-    """The indexed expression for one language (migration 0002 uses this function too)."""
-    return (
-        f"(setweight(to_tsvector('{config}'::regconfig, name), 'A') || "
-        f"setweight(to_tsvector('{config}'::regconfig, description), 'B'))"
-    )
+def words_of(text: str) -> set[str]:
+    return {word.casefold() for word in WORD_RE.findall(text or "")}
+
+
+def search_words_add(texts: Iterable[str]) -> None:
+    """Add the words of these texts to the vocabulary typos are corrected against."""
+    words = set().union(*(words_of(text) for text in texts)) if texts else set()
+    if words:
+        SearchWord.objects.bulk_create([SearchWord(word=w) for w in sorted(words)], ignore_conflicts=True, batch_size=1000)
+
+
+def search_words_rebuild(batch: int = 5000) -> int:
+    """Rebuild the vocabulary from every product text (after bulk loads that bypass services)."""
+    words: set[str] = set()
+    for name, description in ProductText.objects.values_list("name", "description").iterator(chunk_size=batch):
+        words |= words_of(name) | words_of(description)
+    SearchWord.objects.all().delete()
+    SearchWord.objects.bulk_create([SearchWord(word=w) for w in sorted(words)], batch_size=1000)
+    return len(words)
+
+
+_CORRECT_SQL = """
+SELECT coalesce(string_agg(coalesce(
+    (SELECT sw.word FROM catalog_searchword sw WHERE sw.word = q.w),
+    (SELECT c.word FROM (SELECT sw.word, sw.word <-> q.w AS distance FROM catalog_searchword sw
+                         ORDER BY sw.word <-> q.w, sw.word LIMIT 1) c WHERE c.distance <= %(max_distance)s),
+    q.w), ' ' ORDER BY q.n), '')
+FROM unnest(%(words)s::text[]) WITH ORDINALITY AS q(w, n)
+"""
+
+
+def _vector_sql(config: str) -> str:
+    return (f"(setweight(to_tsvector('{config}'::regconfig, coalesce(name, '')), 'A') || "
+            f"setweight(to_tsvector('{config}'::regconfig, coalesce(description, '')), 'B'))")
+
+
+def generated_column_sql() -> str:
+    """The stored tsvector of a text, in the configuration of its language (migration 0002)."""
+    cases = " ".join(f"WHEN '{language}' THEN {_vector_sql(config)}" for language, config in FTS_CONFIGS.items())
+    return f"CASE language {cases} ELSE {_vector_sql('simple')} END"
 
 
 def _pg_sql(include_inactive: bool) -> str:
     # Only constants of this module are formatted in; the query text is always a parameter.
-    parts = [
-        f"SELECT product_id, ts_rank({fts_vector_sql(config)}, websearch_to_tsquery('{config}'::regconfig, %(q)s)) * 4 AS score "  # noqa: S608
-        f"FROM catalog_producttext WHERE language = '{language}' "
-        f"AND {fts_vector_sql(config)} @@ websearch_to_tsquery('{config}'::regconfig, %(q)s)"
-        for language, config in FTS_CONFIGS.items()
-    ]
-    # Typos: the query is close to a word sequence of a name, or to a SKU.
-    parts.append("SELECT product_id, word_similarity(%(q)s, name) AS score FROM catalog_producttext WHERE %(q)s <%% name")
+    parts = []
+    for language, config in FTS_CONFIGS.items():
+        tsquery = f"(websearch_to_tsquery('{config}'::regconfig, %(q)s) || websearch_to_tsquery('{config}'::regconfig, %(fixed)s))"
+        parts.append(
+            f"SELECT product_id, ts_rank(search_vector, {tsquery}) * 4 AS score "  # noqa: S608
+            f"FROM catalog_producttext WHERE language = '{language}' AND search_vector @@ {tsquery}"
+        )
     parts.append("SELECT id, 1 + similarity(sku, %(q)s) AS score FROM catalog_product WHERE sku %% %(q)s")
     parts.append("SELECT id, 5 AS score FROM catalog_product WHERE upper(sku) = upper(%(q)s)")
     status = "" if include_inactive else "WHERE p.status = 'active'"
+    union = " UNION ALL ".join(parts)
     return (
-        "SELECT h.product_id FROM (" + " UNION ALL ".join(parts) + ") h "  # noqa: S608
-        f"JOIN catalog_product p ON p.id = h.product_id {status} "
-        "GROUP BY h.product_id, p.sku ORDER BY sum(h.score) DESC, p.sku LIMIT %(limit)s"
+        f"WITH hits AS MATERIALIZED (SELECT product_id, sum(score) AS score FROM ({union}) h GROUP BY product_id) "  # noqa: S608
+        f"SELECT hits.product_id FROM hits JOIN catalog_product p ON p.id = hits.product_id {status} "
+        "ORDER BY hits.score DESC, p.sku LIMIT %(limit)s"
     )
 
 
 def _clean(query: str) -> str:
     return re.sub(r"\s+", " ", query).strip()[:MAX_QUERY_LENGTH]
+
+
+def corrected_query(query: str) -> str:
+    """The query with each word that is not a catalog word replaced by the closest one (PostgreSQL)."""
+    words = [w.casefold() for w in WORD_RE.findall(query)][:MAX_QUERY_WORDS]
+    if not words:
+        return ""
+    with connection.cursor() as cursor:
+        cursor.execute(_CORRECT_SQL, {"words": words, "max_distance": 1 - MIN_WORD_SIMILARITY})
+        return cursor.fetchone()[0]
 
 
 def search_product_ids(query: str, *, include_inactive: bool = False, limit: int = MAX_HITS) -> list[int]:
@@ -68,9 +127,9 @@ def search_product_ids(query: str, *, include_inactive: bool = False, limit: int
     if not query:
         return []
     if connection.vendor == "postgresql":
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [WORD_SIMILARITY_THRESHOLD])
-            cursor.execute(_pg_sql(include_inactive), {"q": query, "limit": limit})
+        fixed = corrected_query(query)
+        with connection.cursor() as cursor:
+            cursor.execute(_pg_sql(include_inactive), {"q": query, "fixed": fixed, "limit": limit})
             return [row[0] for row in cursor.fetchall()]
     return _fallback(query, include_inactive=include_inactive, limit=limit)
 

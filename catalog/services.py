@@ -26,6 +26,7 @@ from catalog.models import (
     ProductText,
     Rule,
 )
+from catalog.search import search_words_add
 from catalog.selectors import customer_market, normalize_language, owned_product_ids, product_text_for
 from omnicenter.errors import DomainError
 
@@ -255,6 +256,7 @@ def product_save(*, product: Product | None, by, values: dict, texts: dict[str, 
         if changed or text.pk is None:
             text.save()
             changes.update({f"{name}[{language}]": value for name, value in changed.items()})
+            search_words_add([text.name, text.description])
     if prices is not None:
         changes.update(_prices_replace(product=product, prices=prices))
     if creating:

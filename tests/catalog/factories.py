@@ -7,6 +7,7 @@ from decimal import Decimal
 import factory
 
 from catalog.models import ExclusiveGroup, Offer, OwnedProduct, Product, ProductPrice, ProductText, Rule
+from catalog.search import search_words_add
 from tests.factories import CustomerFactory
 
 
@@ -22,13 +23,15 @@ class ProductFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def name(self, create, extracted, **kwargs):
-        ProductText.objects.create(product=self, language="en", name=extracted or f"Product {self.sku}",
-                                   description=kwargs.get("description", ""))
+        text = ProductText.objects.create(product=self, language="en", name=extracted or f"Product {self.sku}",
+                                          description=kwargs.get("description", ""))
+        search_words_add([text.name, text.description])
 
     @factory.post_generation
     def texts(self, create, extracted, **kwargs):
         for language, name in (extracted or {}).items():
             ProductText.objects.create(product=self, language=language, name=name)
+            search_words_add([name])
 
     @factory.post_generation
     def markets(self, create, extracted, **kwargs):

@@ -22,6 +22,7 @@ def catalog():
     ProductText.objects.create(product=cable, language="ru", name="Сетевой кабель", description="Кабель для маршрутизаторов.")
     ProductText.objects.create(product=cable, language="pl", name="Kabel sieciowy", description="Kabel do routerów i przełączników.")
     phone = ProductFactory(sku="PHN-3", name="Smartphone", name__description="A phone.")
+    search.search_words_rebuild()  # the texts above were written directly, not through services
     return {"router": router, "cable": cable, "phone": phone}
 
 
@@ -74,6 +75,20 @@ def test_blank_and_hostile_queries_are_harmless(catalog):
     assert search.search_product_ids("'); DROP TABLE catalog_product; --") == []
     assert search.search_product_ids("router & | ! :*") != []
     assert Product.objects.count() == 3
+
+
+def test_typos_are_corrected_against_the_catalogs_words(catalog):
+    assert search.corrected_query("wirless ruoter") == "wireless router"
+    assert search.corrected_query("Маршрутизтор") == "маршрутизатор"
+    assert search.corrected_query("router 42") == "router"  # numbers are matched as SKUs only
+    assert search.corrected_query("zzzzqqq") == "zzzzqqq"  # nothing close: kept as it is
+
+
+def test_the_migration_indexes_the_expression_search_uses():
+    import importlib
+
+    migration = importlib.import_module("catalog.migrations.0002_catalog_search")
+    assert search.generated_column_sql() == migration.VECTOR
 
 
 def test_the_sqlite_mode_scan_finds_names_skus_and_typos(catalog):
