@@ -9,6 +9,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from catalog.api import ProductViewSet, ValidateViewSet
 from channels_inbound.api import views as api_channel_views
 from channels_inbound.email.sns import sns_verified
 from channels_inbound.meta import views as meta_views
@@ -28,6 +29,8 @@ router.register("tickets", TicketViewSet, basename="ticket")
 router.register("teams", TeamViewSet, basename="team")
 router.register("users", UserViewSet, basename="user")
 router.register("kb/articles", ArticleViewSet, basename="kb-article")
+router.register("catalog/products", ProductViewSet, basename="catalog-product")
+router.register("catalog/validate", ValidateViewSet, basename="catalog-validate")
 
 admin.site.site_header = "Omnicenter"
 
@@ -58,6 +61,7 @@ urlpatterns = [
     path("app/kb/", include(knowledge_urls.agent_urlpatterns)),
     path("app/", include("tickets.urls")),
     path("help/", include(knowledge_urls.help_urlpatterns)),
+    path("app/", include("catalog.urls")),
     path("admin/", admin.site.urls),
     *anymail_urls,
 ]
