@@ -41,6 +41,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/language/", views.set_language, name="set-language"),
     path("app/", include("tickets.urls")),
+    path("portal/", include("tickets.portal.urls")),
     path("admin/", admin.site.urls),
     *anymail_urls,
 ]
