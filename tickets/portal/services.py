@@ -61,7 +61,7 @@ def _link_hash(secret: str) -> str:
 
 
 def _code_hash(identity_id: int, code: str) -> str:
-    return salted_hmac("omnicenter.portal.code", f"{identity_id}:{code}").hexdigest()
+    return salted_hmac("omnicenter.portal.code", f"{identity_id}:{code}", algorithm="sha256").hexdigest()
 
 
 @transaction.atomic
