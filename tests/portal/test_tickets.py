@@ -187,3 +187,64 @@ def test_outgoing_email_carries_a_status_link_that_opens_that_ticket(people, ann
 
     response = Client().get("/" + url.split("://", 1)[1].split("/", 1)[1])
     assert response.status_code == 200 and "We found it." in response.content.decode()
+
+
+def test_callbacks_due_lists_open_requests_an_agent_may_see_and_done_ones_leave(anna_client, people, anna, boris):
+    from tickets.portal.selectors import callbacks_due
+    from tickets.portal.services import callback_mark_done
+    from tickets.selectors import tickets_visible_to
+
+    soon = (timezone.now() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    later = (timezone.now() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
+    anna_client.post(f"/portal/tickets/{anna.ticket.number}/callback/", {"phone": "+48601234567", "preferred_at": later})
+    anna_client.post(f"/portal/tickets/{anna.ticket.number}/callback/", {"phone": "+48601234568", "preferred_at": soon})
+
+    due = callbacks_due(tickets_visible_to(people.agent_a))
+    assert [c.phone for c in due] == ["+48601234568", "+48601234567"]
+    assert [c.phone for c in callbacks_due(tickets_visible_to(people.agent_a), until=timezone.now() + timedelta(days=1))] == ["+48601234568"]
+    assert list(callbacks_due(tickets_visible_to(people.agent_b))) == []
+
+    callback_mark_done(callback=due[0], by=people.agent_a)
+    callback_mark_done(callback=due[0], by=people.agent_a)
+    assert [c.phone for c in callbacks_due(tickets_visible_to(people.agent_a))] == ["+48601234567"]
+    assert anna.ticket.entries.filter(kind="event", data__action="callback_done").count() == 1
+
+
+def test_signing_in_from_a_status_page_returns_to_that_ticket(client, people, anna, smtp_server, django_capture_on_commit_callbacks):
+    from tests.portal.conftest import link_from
+
+    target = f"/portal/tickets/{anna.ticket.number}/"
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/portal/sign-in/", {"address": "anna@example.pl", "next": target})
+    link = link_from(smtp_server.messages[-1].message().get_body(("plain",)).get_content())
+
+    response = client.post("/" + link.split("://", 1)[1].split("/", 1)[1])
+
+    assert response["Location"] == target
+    client.post("/portal/sign-in/", {"address": "x@example.pl", "next": "https://evil.example/"})
+    assert client.session["portal_next"] == ""
+
+
+# --- hooks for the knowledge base and the catalog (other branches) --------------------------------
+
+
+@pytest.fixture
+def knowledge_and_catalog(monkeypatch):
+    """Stand-ins for `knowledge.selectors.suggest` and `catalog.selectors.products_of_customer`,
+    which the knowledge and catalog branches provide: the contract the portal relies on."""
+    import sys
+    import types
+
+    knowledge = types.ModuleType("knowledge.selectors")
+    knowledge.suggest = lambda text, lang: [{"id": 42, "title": f"Leaking kettle ({lang})", "url": "/help/kettle/"}] if "kettle" in text else []
+    catalog = types.ModuleType("catalog.selectors")
+    catalog.products_of_customer = lambda customer: [f"Kettle KX-1 of {customer.display_name}"]
+    monkeypatch.setitem(sys.modules, "knowledge.selectors", knowledge)
+    monkeypatch.setitem(sys.modules, "catalog.selectors", catalog)
+
+
+def test_suggestions_and_products_come_from_the_other_apps_when_they_provide_them(anna_client, anna, knowledge_and_catalog):
+    page = anna_client.get("/portal/new/suggestions/", {"text": "my kettle leaks"}).content.decode()
+    assert "Leaking kettle (en)" in page and 'href="/help/kettle/"' in page and 'name="article" value="42"' in page
+    assert anna_client.get("/portal/new/suggestions/", {"text": "toaster"}).content.decode().strip() == ""
+    assert "Kettle KX-1 of Anna Kowalska" in anna_client.get("/portal/").content.decode()

@@ -141,3 +141,15 @@ def products_owned(customer: Customer) -> list:
     except Exception:
         logger.warning("catalog products failed", exc_info=True)
         return []
+
+
+def callbacks_due(tickets: QuerySet[Ticket], *, until=None) -> QuerySet:
+    """Open callback requests on `tickets` (pass a permission-scoped queryset, e.g.
+    `tickets.selectors.tickets_visible_to(user)`), earliest first; with `until`, only those due by then.
+    For the workspace's "Callbacks due" view."""
+    from tickets.models import CallbackRequest
+
+    queryset = CallbackRequest.objects.filter(ticket__in=tickets, done_at__isnull=True)
+    if until is not None:
+        queryset = queryset.filter(preferred_at__lte=until)
+    return queryset.select_related("ticket", "ticket__customer").order_by("preferred_at", "pk")

@@ -270,3 +270,16 @@ def deflection_record(*, customer: Customer | None, article_ref: str, query: str
         raise DomainError(_("Which article helped?"))
     return Deflection.objects.create(customer=customer, article_ref=article_ref, query=query.strip()[:300],
                                      language=language[:8])
+
+
+@transaction.atomic
+def callback_mark_done(*, callback: CallbackRequest, by) -> CallbackRequest:
+    """An agent made the call: it leaves "Callbacks due". Idempotent."""
+    done = CallbackRequest.objects.filter(pk=callback.pk, done_at__isnull=True).update(done_at=timezone.now(), done_by=by)
+    callback.refresh_from_db()
+    if done:
+        ticket = _lock(callback.ticket_id)
+        _event_entry(ticket, by=by, action="callback_done", data={"callback": callback.pk})
+        _bump(ticket)
+        events.publish_ticket_event("ticket.updated", ticket)
+    return callback

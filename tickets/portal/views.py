@@ -28,6 +28,7 @@ from tickets.portal import forms, links, selectors, services, surveys, throttle
 PORTAL_CUSTOMER_KEY = "portal_customer"
 PORTAL_IDENTITY_KEY = "portal_identity"
 PENDING_CODE_KEY = "portal_code_address"
+NEXT_KEY = "portal_next"
 
 
 def portal_page(view):
@@ -85,6 +86,8 @@ def signin(request):
             if throttle.hit(request, address=f"{address.kind}:{address.value}"):
                 return render(request, "portal/signin.html", {"form": form, "throttled": True}, status=429)
             services.portal_signin_request(address=address)
+            # Where to go once signed in, if the link is opened in this same browser.
+            request.session[NEXT_KEY] = _next(request, "")
             # The same answer whether or not the address is known.
             if address.kind == Identity.Kind.PHONE:
                 request.session[PENDING_CODE_KEY] = address.value
@@ -107,7 +110,7 @@ def signin_code(request):
         token = services.portal_signin_with_code(address=address, code=form.cleaned_data["code"])
         if token is not None:
             _sign_in(request, token)
-            return redirect("portal-home")
+            return redirect(_after_sign_in(request))
         form.add_error("code", _("That code is wrong or no longer valid. Ask for a new one if needed."))
     return render(request, "portal/signin_code.html", {"form": form, "phone": phone})
 
@@ -122,7 +125,12 @@ def signin_link(request, secret: str):
     if token is None or selectors.portal_customer(token.customer_id) is None:
         return render(request, "portal/signin_link.html", {"valid": False}, status=400)
     _sign_in(request, token)
-    return redirect("portal-home")
+    return redirect(_after_sign_in(request))
+
+
+def _after_sign_in(request) -> str:
+    target = request.session.pop(NEXT_KEY, "") or ""
+    return target if target.startswith("/portal/") and not target.startswith("//") else reverse("portal-home")
 
 
 @require_POST
