@@ -14,7 +14,7 @@ from customers.models import ContactPreference
 from tests.factories import CustomerFactory, EntryFactory, IdentityFactory, TicketFactory
 from tickets.models import CsatRating, NpsResponse, SurveyInvitation, Ticket, TimelineEntry
 from tickets.portal import surveys
-from tickets.portal.tasks import send_nps_surveys
+from tickets.portal.tasks import send_nps_surveys, send_survey_invitation
 from tickets.services import ticket_set_status
 
 pytestmark = pytest.mark.django_db
@@ -211,3 +211,18 @@ def test_the_report_gives_csat_percent_and_nps_by_team_agent_channel_and_period(
     assert surveys.survey_report(by="team", start=timezone.now() + timedelta(days=1)) == []
     with pytest.raises(surveys.DomainError):
         surveys.survey_report(by="colour")
+
+
+def test_a_busy_mail_server_is_retried_and_a_refusal_is_recorded(people, anna, smtp_server, django_capture_on_commit_callbacks):
+    smtp_server.refuse("rcpt", "451 4.3.0 Try later")
+    solve(anna.ticket, people.agent_a, django_capture_on_commit_callbacks)
+    invitation = SurveyInvitation.objects.get()
+    assert (invitation.outcome, invitation.sent_at) == ("failed", None)
+    assert "Try later" in invitation.error
+    assert smtp_server.messages == []
+
+    smtp_server.reset()
+    with django_capture_on_commit_callbacks(execute=True):
+        SurveyInvitation.objects.filter(pk=invitation.pk).update(outcome="")
+        send_survey_invitation.delay(invitation.pk)
+    assert SurveyInvitation.objects.get().outcome == "sent" and len(smtp_server.messages) == 1

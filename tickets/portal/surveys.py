@@ -118,8 +118,9 @@ def _nps_text(invitation: SurveyInvitation) -> tuple[str, str]:
     return subject, text
 
 
-def survey_invitation_send(*, invitation_id: int) -> str:
-    """Send an invitation once (claimed with a conditional UPDATE). Returns the outcome."""
+def survey_invitation_send(*, invitation_id: int, final_attempt: bool = True) -> str:
+    """Send an invitation once (claimed with a conditional UPDATE). Returns the outcome. A
+    transient failure before the final attempt releases the claim and raises, for the task to retry."""
     from tickets.portal.notify import send_to_identity
 
     claimed = SurveyInvitation.objects.filter(pk=invitation_id, outcome="").update(outcome="sending")
@@ -145,7 +146,13 @@ def survey_invitation_send(*, invitation_id: int) -> str:
         subject, text = (_csat_text if invitation.kind == Kind.CSAT else _nps_text)(invitation)
     try:
         send_to_identity(identity, text, subject=subject, prefer=channel)
-    except (TransientSendError, PermanentSendError) as exc:
+    except TransientSendError as exc:
+        if not final_attempt:
+            SurveyInvitation.objects.filter(pk=invitation_id).update(outcome="", error=str(exc)[:2000])
+            raise
+        logger.warning("survey invitation %s not sent: %s", invitation_id, exc)
+        return finish("failed", str(exc))
+    except PermanentSendError as exc:
         logger.warning("survey invitation %s not sent: %s", invitation_id, exc)
         return finish("failed", str(exc))
     return finish("sent")

@@ -58,7 +58,7 @@ def send_signin_message(self, token_id: int) -> str:
 
 @shared_task(acks_late=True)
 def send_csat_invitation(ticket_id: int) -> str:
-    from tickets.portal.surveys import csat_invitation_create, survey_invitation_send
+    from tickets.portal.surveys import csat_invitation_create
 
     ticket = Ticket.objects.filter(pk=ticket_id).first()
     if ticket is None:
@@ -66,14 +66,15 @@ def send_csat_invitation(ticket_id: int) -> str:
     invitation = csat_invitation_create(ticket=ticket)
     if invitation is None:
         return "skipped"
-    return survey_invitation_send(invitation_id=invitation.pk)
+    send_survey_invitation.delay(invitation.pk)
+    return "queued"
 
 
-@shared_task(acks_late=True)
-def send_survey_invitation(invitation_id: int) -> str:
+@shared_task(bind=True, acks_late=True, autoretry_for=(TransientSendError,), retry_backoff=30, max_retries=4)
+def send_survey_invitation(self, invitation_id: int) -> str:
     from tickets.portal.surveys import survey_invitation_send
 
-    return survey_invitation_send(invitation_id=invitation_id)
+    return survey_invitation_send(invitation_id=invitation_id, final_attempt=self.request.retries >= self.max_retries)
 
 
 @shared_task

@@ -176,8 +176,8 @@ def home(request):
     })
 
 
-def _ticket_context(request, ticket, **extra) -> dict:
-    rating = CsatRating.objects.filter(ticket=ticket).first()
+def _ticket_context(request, ticket, rating=None, **extra) -> dict:
+    rating = rating or CsatRating.objects.filter(ticket=ticket).first()
     return {
         "ticket": ticket,
         "plain_status": selectors.plain_status(ticket),
@@ -195,7 +195,7 @@ def ticket_detail(request, number: int):
     ticket = selectors.ticket_for_customer(request.portal_customer, number)
     rating = CsatRating.objects.filter(ticket=ticket).first()
     return render(request, "portal/ticket.html", _ticket_context(
-        request, ticket, reply_form=forms.ReplyForm(), callback_form=forms.CallbackForm(),
+        request, ticket, rating=rating, reply_form=forms.ReplyForm(), callback_form=forms.CallbackForm(),
         rate_form=forms.RateForm(initial={"score": rating.score, "comment": rating.comment} if rating else None),
         signed_in=True,
     ))
