@@ -226,3 +226,18 @@ def test_a_busy_mail_server_is_retried_and_a_refusal_is_recorded(people, anna, s
         SurveyInvitation.objects.filter(pk=invitation.pk).update(outcome="")
         send_survey_invitation.delay(invitation.pk)
     assert SurveyInvitation.objects.get().outcome == "sent" and len(smtp_server.messages) == 1
+
+
+def test_a_merged_customers_panel_shows_both_profiles_results(people, anna, boris):
+    from customers.services import customer_merge
+
+    Ticket.objects.filter(pk__in=[anna.ticket.pk, boris.ticket.pk]).update(status="solved", solved_at=timezone.now())
+    surveys.csat_rate(ticket=anna.ticket, customer=people.customer, score=5)
+    surveys.csat_rate(ticket=boris.ticket, customer=people.other_customer, score=1)
+    invitation = SurveyInvitation.objects.create(kind="nps", customer=people.other_customer)
+    surveys.nps_answer(invitation=invitation, customer=people.other_customer, score=8)
+
+    customer_merge(into=people.customer, other=people.other_customer, by=people.supervisor)
+
+    summary = surveys.customer_survey_summary(people.customer)
+    assert (summary["csat_count"], summary["csat_percent"], summary["latest_nps"].score) == (2, 50, 8)

@@ -291,10 +291,14 @@ def _empty(key) -> dict:
 
 
 def customer_survey_summary(customer: Customer) -> dict:
-    """For the workspace's customer panel: the latest ratings and NPS answers."""
-    ratings = list(CsatRating.objects.filter(customer=customer).select_related("ticket").order_by("-updated_at")[:5])
-    agg = CsatRating.objects.filter(customer=customer).aggregate(n=Count("pk"), good=Count("pk", filter=Q(score__gte=4)))
-    latest_nps = NpsResponse.objects.filter(customer=customer).order_by("-created_at").first()
+    """For the workspace's customer panel: the latest ratings and NPS answers. Ratings follow their
+    tickets and NPS answers include profiles merged into this one, so a merge shows both histories."""
+    ours = CsatRating.objects.filter(ticket__customer=customer)
+    ratings = list(ours.order_by("-updated_at")[:5])
+    agg = ours.aggregate(n=Count("pk"), good=Count("pk", filter=Q(score__gte=4)))
+    latest_nps = (
+        NpsResponse.objects.filter(Q(customer=customer) | Q(customer__merged_into=customer)).order_by("-created_at").first()
+    )
     return {
         "ratings": ratings,
         "csat_count": agg["n"],
