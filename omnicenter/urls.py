@@ -62,6 +62,7 @@ urlpatterns = [
     path("app/", include("tickets.urls")),
     path("help/", include(knowledge_urls.help_urlpatterns)),
     path("app/", include("catalog.urls")),
+    path("portal/", include("tickets.portal.urls")),
     path("admin/", admin.site.urls),
     *anymail_urls,
 ]

@@ -310,6 +310,10 @@ def ticket_set_status(*, ticket: Ticket, status: str, by: User) -> Ticket:
     _event_entry(ticket, by=by, action="status", data={"from": old, "to": status})
     _bump(ticket, ["status", "solved_at", "closed_at"])
     events.publish_ticket_event("ticket.updated", ticket)
+    if status == S.SOLVED:
+        from tickets.portal.surveys import csat_invite_on_solve
+
+        csat_invite_on_solve(ticket)  # after commit; asked once per ticket
     return ticket
 
 
