@@ -361,6 +361,16 @@ IMAP_TIMEOUT = env.integer("IMAP_TIMEOUT", 30)
 IMAP_POLL_LEASE = timedelta(seconds=env.integer("IMAP_POLL_LEASE", 600))
 OUTBOUND_HTTP_TIMEOUT = env.integer("OUTBOUND_HTTP_TIMEOUT", 15)
 
+# --- Twilio (channels_inbound/twilio, docs/channels/twilio.md) ----------------------------------
+# Where the SDK's REST calls and the account's media downloads go (a local stand-in in tests).
+# Credentials are only ever sent to this host.
+TWILIO_API_BASE_URL = env.string("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/")
+# Hosts Twilio's media URLs may redirect to (no credentials are sent there); "*." matches subdomains.
+TWILIO_MEDIA_HOSTS = env.string_list("TWILIO_MEDIA_HOSTS", ["*.twiliocdn.com", "*.twilio.com", "s3-external-1.amazonaws.com"])
+# Tests serve media from 127.0.0.1; everywhere else loopback and private addresses are refused.
+TWILIO_MEDIA_ALLOW_PRIVATE = env.boolean("TWILIO_MEDIA_ALLOW_PRIVATE", False)
+TWILIO_VOICE_TOKEN_TTL = env.integer("TWILIO_VOICE_TOKEN_TTL", 3600)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -10,6 +10,7 @@ from rest_framework.routers import DefaultRouter
 
 from channels_inbound.api import views as api_channel_views
 from channels_inbound.resources import ChannelViewSet
+from channels_inbound.twilio import urls as twilio_urls
 from customers.api import CustomerViewSet
 from omnicenter import csp, health, views
 from omnicenter.api import UserViewSet
@@ -34,12 +35,14 @@ urlpatterns = [
     path("healthz/", health.healthz),
     # Webhook and inbound URLs are exactly as documented and also accept one trailing slash.
     re_path(r"^api/v1/channels/(?P<key>[\w-]+)/inbound/?$", api_channel_views.inbound, name="api-channel-inbound"),
+    path("webhooks/twilio/", include(twilio_urls.webhook_urlpatterns)),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("accounts/login/", csp.strict(views.LoginView.as_view()), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/language/", views.set_language, name="set-language"),
+    path("app/", include(twilio_urls.app_urlpatterns)),
     path("app/", include("tickets.urls")),
     path("admin/", admin.site.urls),
     *anymail_urls,

@@ -1,0 +1,18 @@
+"""Twilio webhook URLs, exactly as documented (DESIGN.md), each accepting one trailing slash."""
+
+from __future__ import annotations
+
+from django.urls import path, re_path
+
+from channels_inbound.twilio import views
+
+webhook_urlpatterns = [
+    re_path(r"^(?P<key>[\w-]+)/message/?$", views.message, name="twilio-message"),
+    re_path(r"^(?P<key>[\w-]+)/status/?$", views.status, name="twilio-status"),
+    re_path(r"^(?P<key>[\w-]+)/voice/?$", views.voice, name="twilio-voice"),
+    re_path(r"^(?P<key>[\w-]+)/voice/(?P<hook>[a-z]+)/?$", views.voice, name="twilio-voice-hook"),
+]
+
+app_urlpatterns = [
+    path("voice/token/", views.voice_token, name="twilio-voice-token"),
+]
