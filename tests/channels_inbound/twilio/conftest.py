@@ -61,7 +61,7 @@ def whatsapp_channel(people):
 @pytest.fixture
 def voice_channel(people):
     return _channel(
-        "voice", people, api_key_sid="SK" + "b" * 32, api_key_secret="api-key-secret-0123456789",
+        "voice", people, api_key_sid="SK" + "b" * 32, api_key_secret="api-key-secret-0123456789abcdefghijklmnop",
         twiml_app_sid="AP" + "c" * 32, default_language="en", greeting={"en": "Welcome to Omnicenter."},
         transcribe=True, voicemail_max_length=120, ring_timeout=20, queue_max_wait=180,
     )
