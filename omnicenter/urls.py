@@ -36,6 +36,7 @@ urlpatterns = [
     # Webhook and inbound URLs are exactly as documented and also accept one trailing slash.
     re_path(r"^api/v1/channels/(?P<key>[\w-]+)/inbound/?$", api_channel_views.inbound, name="api-channel-inbound"),
     path("webhooks/twilio/", include(twilio_urls.webhook_urlpatterns)),
+    path("api/v1/", include(twilio_urls.api_urlpatterns)),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from channels_inbound.twilio import views
+from channels_inbound.twilio import api, views
 
 webhook_urlpatterns = [
     re_path(r"^(?P<key>[\w-]+)/message/?$", views.message, name="twilio-message"),
@@ -15,4 +15,9 @@ webhook_urlpatterns = [
 
 app_urlpatterns = [
     path("voice/token/", views.voice_token, name="twilio-voice-token"),
+]
+
+api_urlpatterns = [
+    path("tickets/<int:ticket_id>/whatsapp/", api.WhatsAppWindowView.as_view(), name="twilio-whatsapp-window"),
+    path("tickets/<int:ticket_id>/whatsapp/template/", api.WhatsAppTemplateView.as_view(), name="twilio-whatsapp-template"),
 ]
