@@ -78,7 +78,7 @@ def test_reading_a_channel_never_returns_the_secret(people, api_as):
     assert listing.json()["results"][0]["key"] == created["key"]
 
 
-@pytest.mark.parametrize("kind", ["sms", "whatsapp", "telegram"])
+@pytest.mark.parametrize("kind", ["telegram"])
 def test_a_kind_that_is_not_available_yet_is_400_with_a_readable_message(people, api_as, kind):
     response = create(api_as(people.admin), kind=kind)
 
