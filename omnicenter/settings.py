@@ -370,6 +370,9 @@ TWILIO_MEDIA_HOSTS = env.string_list("TWILIO_MEDIA_HOSTS", ["*.twiliocdn.com", "
 # Tests serve media from 127.0.0.1; everywhere else loopback and private addresses are refused.
 TWILIO_MEDIA_ALLOW_PRIVATE = env.boolean("TWILIO_MEDIA_ALLOW_PRIVATE", False)
 TWILIO_VOICE_TOKEN_TTL = env.integer("TWILIO_VOICE_TOKEN_TTL", 3600)
+# What agent pages may reach for browser calling (the Voice SDK's signalling, its ringtones).
+TWILIO_CSP_CONNECT = env.string_list("TWILIO_CSP_CONNECT", ["wss://*.twilio.com", "https://*.twilio.com"])
+TWILIO_CSP_MEDIA = env.string_list("TWILIO_CSP_MEDIA", ["https://sdk.twilio.com"])
 
 LOGGING = {
     "version": 1,
