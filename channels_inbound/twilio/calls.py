@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from channels_inbound.base import NormalizedMessage
 from channels_inbound.models import Channel, InboundEvent
@@ -41,6 +42,15 @@ def _claim(channel: Channel, caller: str, call_sid: str):
         return identities.claim(Identity.Kind.PHONE, phone)
     # A withheld number: a caller of their own, so that nothing ties unrelated anonymous calls together.
     return identities.claim(Identity.Kind.EXTERNAL, f"anonymous-call:{call_sid}", namespace=channel.key)
+
+
+def _find(channel: Channel, sids: list[str]) -> TimelineEntry | None:
+    """The call's entry, locked: inbound calls are kept under their CallSid, and an agent's
+    browser call under its parent CallSid, which the child legs' callbacks quote."""
+    sids = [sid for sid in sids if sid]
+    return TimelineEntry.objects.select_for_update(no_key=True).filter(
+        channel=channel, kind=TimelineEntry.Kind.CALL, provider_message_id__in=sids,
+    ).order_by("pk").first() if sids else None
 
 
 def call_entry(*, channel: Channel, call_sid: str, caller: str, called: str, event: InboundEvent | None) -> TimelineEntry:
@@ -64,14 +74,58 @@ def call_entry(*, channel: Channel, call_sid: str, caller: str, called: str, eve
     return TimelineEntry.objects.select_for_update(no_key=True).get(pk=entry.pk)
 
 
+def outbound_call_entry(*, channel: Channel, payload: dict) -> TimelineEntry | None:
+    """An agent called a customer from the browser (click-to-call): an outbound call entry on the
+    ticket they called from (when they may see it), else on the customer's latest open ticket."""
+    from customers.services import customer_resolve
+    from omnicenter.models import User
+    from tickets.selectors import tickets_visible_to
+
+    call_sid = payload.get("CallSid", "")
+    existing = _find(channel, [call_sid])
+    if existing is not None:
+        return existing
+    number = twiml._e164(payload.get("To", ""))
+    user = User.objects.filter(pk=_agent_id(payload.get("From", "")) or 0).first()
+    if not number or user is None:
+        return None  # a queue pick-up, or nobody we know: no call to record here
+    resolution = customer_resolve(claims=[identities.claim(Identity.Kind.PHONE, number)])
+    visible = tickets_visible_to(user).filter(customer=resolution.customer)
+    ticket_id = payload.get("ticket", "")
+    ticket = visible.filter(pk=int(ticket_id)).first() if ticket_id.isdigit() else None
+    if ticket is None:
+        ticket = visible.filter(status__in=["new", "open", "pending"]).order_by("-last_message_at", "-pk").first()
+    if ticket is None:
+        ticket = Ticket.objects.create(subject=_("Call to %(number)s") % {"number": number},
+                                       customer=resolution.customer, origin_channel=channel, team=channel.default_team,
+                                       assignee=user, last_message_at=timezone.now())
+    return TimelineEntry.objects.create(
+        ticket=ticket, kind=TimelineEntry.Kind.CALL, direction=TimelineEntry.Direction.OUTBOUND, channel=channel,
+        identity=resolution.identity, author_user=user, provider_message_id=call_sid,
+        text=_("Call to %(number)s") % {"number": number},
+        data={"call": {"sid": call_sid, "from": payload.get("From", ""), "to": number, "status": "initiated",
+                       "started_at": timezone.now().isoformat(), "agent": user.pk}},
+    )
+
+
 def event_apply(event: InboundEvent) -> None:
     payload, channel = event.payload, event.channel
     hook = (event.headers or {}).get("hook", "")
+    if hook == "client":
+        entry = outbound_call_entry(channel=channel, payload=payload)
+        if entry is not None:
+            _touch(entry.ticket_id, {})
+        return
     call_sid = payload.get("ParentCallSid") if hook == "answered" else payload.get("CallSid")
     if not call_sid:
         return
-    caller, called = payload.get("From", ""), "" if hook == "answered" else payload.get("To", "")
-    entry = call_entry(channel=channel, call_sid=call_sid, caller=caller, called=called, event=event)
+    entry = _find(channel, [call_sid, payload.get("ParentCallSid", "")])
+    if entry is None:
+        if (payload.get("From") or "").startswith("client:"):
+            return  # a leg of an agent's browser call whose entry is not there (a queue pick-up)
+        caller, called = payload.get("From", ""), "" if hook == "answered" else payload.get("To", "")
+        entry = call_entry(channel=channel, call_sid=call_sid, caller=caller, called=called, event=event)
+    caller = payload.get("From", "")
     call = dict(entry.data.get("call") or {})
     ticket_changes: dict = {}
     if hook == "menu":
@@ -94,7 +148,7 @@ def event_apply(event: InboundEvent) -> None:
 
             user = User.objects.filter(pk=user_id).first()
             call["answered_by"] = user_id
-            call["answered_by_name"] = user.get_full_name() or user.username if user else ""
+            call["answered_by_name"] = (user.get_full_name() or user.username) if user else ""
             call["outcome"] = "answered"
             ticket = Ticket.objects.get(pk=entry.ticket_id)
             if ticket.assignee_id is None and user is not None:
@@ -104,10 +158,15 @@ def event_apply(event: InboundEvent) -> None:
         call["status"] = status
         if payload.get("CallDuration"):
             call["duration"] = int(payload["CallDuration"])
+        if status == "in-progress" and entry.direction == TimelineEntry.Direction.OUTBOUND:
+            call["outcome"] = "answered"
         if status in FINAL_STATUSES:
             call["ended_at"] = timezone.now().isoformat()
             if call.get("outcome") not in ("answered", "voicemail", "callback"):
-                call["outcome"] = "missed" if status != "completed" or not call.get("outcome") else call["outcome"]
+                if entry.direction == TimelineEntry.Direction.OUTBOUND:
+                    call["outcome"] = "answered" if status == "completed" else "not_reached"
+                elif status != "completed" or not call.get("outcome"):
+                    call["outcome"] = "missed"
     elif hook == "callback":
         call["outcome"] = "callback"
         callback_request(entry=entry, number=twiml._e164(caller), source="ivr")
@@ -116,13 +175,37 @@ def event_apply(event: InboundEvent) -> None:
     elif hook == "transcription":
         _transcription(entry, call, payload)
     entry.data = {**entry.data, "call": call}
-    fields = ["data"]
-    if hook == "transcription" and call.get("transcription"):
-        entry.text = _("Voicemail from %(caller)s: %(text)s") % {
-            "caller": twiml._e164(call.get("from", "")) or _("a withheld number"), "text": call["transcription"]}
-        fields.append("text")
-    entry.save(update_fields=fields)
+    entry.text = summary(entry.direction, call)
+    entry.save(update_fields=["data", "text"])
     _touch(entry.ticket_id, ticket_changes)
+
+
+OUTCOMES = {
+    "answered": gettext_lazy("answered"), "no_answer": gettext_lazy("not answered"),
+    "missed": gettext_lazy("missed"), "abandoned": gettext_lazy("caller hung up while waiting"),
+    "voicemail": gettext_lazy("voicemail"), "callback": gettext_lazy("callback requested"),
+    "not_reached": gettext_lazy("not reached"),
+}
+
+
+def summary(direction: str, call: dict) -> str:
+    """The call as the timeline shows it: who, outcome, who answered, duration, transcription."""
+    if direction == TimelineEntry.Direction.OUTBOUND:
+        parts = [_("Call to %(number)s") % {"number": call.get("to", "")}]
+    else:
+        parts = [_("Call from %(caller)s") % {"caller": twiml._e164(call.get("from", "")) or _("a withheld number")}]
+    if call.get("outcome"):
+        parts.append(str(OUTCOMES.get(call["outcome"], call["outcome"])))
+    if call.get("answered_by_name"):
+        parts.append(_("answered by %(name)s") % {"name": call["answered_by_name"]})
+    if call.get("duration"):
+        parts.append(_("%(seconds)s s") % {"seconds": call["duration"]})
+    text = ", ".join(parts)
+    if call.get("transcription"):
+        text += "\n" + _("Transcription: %(text)s") % {"text": call["transcription"]}
+    elif call.get("transcription_state") == "unavailable" and (call.get("recording") or {}).get("state") != "absent":
+        text += "\n" + _("Transcription unavailable; listen to the recording.")
+    return text
 
 
 def _agent_id(client: str) -> int | None:

@@ -39,6 +39,7 @@ EVENT_IDS = {
     "callback": "call:{CallSid}:callback",
     "recording": "rec:{RecordingSid}:{RecordingStatus}",
     "transcription": "tr:{RecordingSid}:{TranscriptionStatus}",
+    "client": "outcall:{CallSid}",
 }
 HOOKS = {"menu", "dial", "wait", "leave", "options", "voicemail", "recorded", "answered", "status", "recording",
          "transcription", "client"}
@@ -123,6 +124,8 @@ def voice(request, key: str, hook: str = ""):
         if user is None:
             services.channel_record_rejection(channel=channel, reason="client call from an unknown agent")
             return HttpResponse(status=403)
+        if params.get("CallSid") and not params.get("To", "").startswith("queue:"):
+            _store(channel, "client", params)
         return _xml(twiml.client_call(channel, params, user))
     if not params.get("CallSid"):
         return HttpResponse(_("CallSid is required."), status=400, content_type="text/plain; charset=utf-8")

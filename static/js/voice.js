@@ -114,8 +114,9 @@ async function start() {
     const target = event.target.closest("[data-call-number], [data-take-queue]");
     if (!target) return;
     event.preventDefault();
-    const to = target.dataset.callNumber || `queue:${target.dataset.takeQueue}`;
-    const call = await device.connect({ params: { To: to } });
+    const params = { To: target.dataset.callNumber || `queue:${target.dataset.takeQueue}` };
+    if (target.dataset.ticket) params.ticket = target.dataset.ticket;
+    const call = await device.connect({ params });
     show("in-call", label("labelInCall"));
     call.on("disconnect", () => show("ready", label("labelReady")));
   });

@@ -320,3 +320,49 @@ def test_without_a_browser_calling_setup_there_is_no_token(voice_channel, client
     set_settings(voice_channel, twiml_app_sid="")
     client.force_login(people.agent_a)
     assert client.get("/app/voice/token/").status_code == 404
+
+
+def test_the_call_entry_reads_as_a_summary(voice_channel, call, people, twilio_api):
+    twilio_api.respond(status=200, body=MP3, content_type="audio/mpeg")
+    call()
+    call("answered", CallSid="CAchild", ParentCallSid=CALL, To=f"client:agent-{people.agent_a.pk}")
+    call("status", CallStatus="completed", CallDuration="95", SequenceNumber="2")
+    text = TimelineEntry.objects.get(kind="call").text
+    assert text.startswith(f"Call from {CUSTOMER_PHONE}, answered, answered by ")
+    assert text.endswith("95 s")
+
+
+def test_a_click_to_call_from_a_ticket_is_an_outbound_call_on_that_ticket(voice_channel, twilio_post, people,
+                                                                       django_capture_on_commit_callbacks):
+    from tests.factories import TicketFactory
+
+    customer = CustomerFactory()
+    IdentityFactory(customer=customer, kind="phone", value=CUSTOMER_PHONE)
+    ticket = TicketFactory(customer=customer, team=people.team_a)
+    path = f"/webhooks/twilio/{voice_channel.key}/voice/client"
+    params = {"From": f"client:agent-{people.agent_a.pk}", "To": CUSTOMER_PHONE, "CallSid": "CAparent", "ticket": str(ticket.pk)}
+    with django_capture_on_commit_callbacks(execute=True):
+        tree(twilio_post(path, params))
+        tree(twilio_post(path, params))  # repeated by Twilio: still one entry
+        status = {"CallSid": "CAleg", "ParentCallSid": "CAparent", "From": voice_channel.settings["phone_number"],
+                  "To": CUSTOMER_PHONE, "CallStatus": "completed", "CallDuration": "61", "SequenceNumber": "3"}
+        assert twilio_post(f"/webhooks/twilio/{voice_channel.key}/voice/status", status).status_code == 204
+    [entry] = TimelineEntry.objects.filter(kind="call")
+    assert entry.ticket == ticket and entry.direction == "out"
+    assert entry.author_user == people.agent_a and entry.identity.value == CUSTOMER_PHONE
+    assert entry.data["call"]["duration"] == 61 and entry.data["call"]["outcome"] == "answered"
+
+
+def test_a_click_to_call_cannot_land_on_a_ticket_the_agent_cannot_see(voice_channel, twilio_post, people,
+                                                                    django_capture_on_commit_callbacks):
+    from tests.factories import TicketFactory
+
+    customer = CustomerFactory()
+    IdentityFactory(customer=customer, kind="phone", value=CUSTOMER_PHONE)
+    hidden = TicketFactory(customer=customer, team=people.team_b)
+    params = {"From": f"client:agent-{people.agent_a.pk}", "To": CUSTOMER_PHONE, "CallSid": "CAp2", "ticket": str(hidden.pk)}
+    with django_capture_on_commit_callbacks(execute=True):
+        tree(twilio_post(f"/webhooks/twilio/{voice_channel.key}/voice/client", params))
+    entry = TimelineEntry.objects.get(kind="call")
+    assert entry.ticket != hidden
+    assert entry.ticket.assignee == people.agent_a
