@@ -183,3 +183,61 @@ def voice_token(request):
     response = JsonResponse({"token": token.to_jwt(), "identity": identity, "channel": channel.key, "ttl": ttl})
     response["Cache-Control"] = "no-store"
     return response
+
+
+@require_POST
+@staff_required
+def whatsapp_template_form(request, ticket_id: int):
+    """The ticket panel's template form: Content SID plus `key=value` lines."""
+    from django.contrib import messages
+    from django.shortcuts import redirect
+
+    from channels_inbound.twilio import api as twilio_api
+    from channels_inbound.twilio import messaging
+    from omnicenter.errors import DomainError
+    from tickets.selectors import ticket_for_agent
+
+    ticket = ticket_for_agent(request.user, ticket_id)
+    variables = {}
+    for line in request.POST.get("variables", "").splitlines():
+        key, sep, value = line.partition("=")
+        if line.strip():
+            variables[key.strip()] = value.strip() if sep else ""
+    form = twilio_api.TemplateSerializer(data={"content_sid": request.POST.get("content_sid", "").strip(), "variables": variables})
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+        return redirect("ticket-detail", ticket_id=ticket.pk)
+    try:
+        last = twilio_api.whatsapp_target(ticket)
+        messaging.template_send(ticket=ticket, by=request.user, channel=last.channel, identity=last.identity,
+                                content_sid=form.validated_data["content_sid"], variables=form.validated_data["variables"])
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("The template is on its way."))
+    return redirect("ticket-detail", ticket_id=ticket.pk)
+
+
+@require_POST
+@staff_required
+def callback_done(request, ticket_id: int, entry_id: int):
+    """The agent called back and records the outcome; the request leaves "Callbacks due"."""
+    from django.contrib import messages
+    from django.http import Http404
+    from django.shortcuts import redirect
+
+    from channels_inbound.twilio import calls
+    from tickets.models import TimelineEntry
+    from tickets.selectors import ticket_for_agent
+
+    ticket = ticket_for_agent(request.user, ticket_id)
+    callback = TimelineEntry.objects.filter(pk=entry_id, ticket=ticket, kind="event",
+                                            data__action=calls.CALLBACK_ACTION).first()
+    if callback is None:
+        raise Http404
+    outcome = request.POST.get("outcome", "").strip()
+    if not outcome:
+        messages.error(request, _("Say how the callback went."))
+    elif calls.callback_complete(request=callback, by=request.user, outcome=outcome):
+        messages.success(request, _("Callback recorded."))
+    return redirect("ticket-detail", ticket_id=ticket.pk)

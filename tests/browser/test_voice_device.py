@@ -55,3 +55,29 @@ def test_without_a_voice_channel_nothing_is_loaded(asgi_server, people, page):
     page.wait_for_load_state("networkidle")
     assert page.locator("#oc-phone").count() == 0
     assert page.evaluate("typeof window.Twilio") == "undefined"
+
+
+def test_the_sms_composer_counts_segments(asgi_server, people, page):
+    from channels_inbound.base import NormalizedMessage
+    from channels_inbound.services import message_ingest
+    from customers import identities
+
+    channel, _generated = make_channel(kind="sms", name="SMS", default_team=people.team_a, settings_data={
+        "account_sid": "AC" + "a" * 32, "auth_token": "t" * 32, "phone_number": "+48221234567"})
+    from django.db import transaction
+
+    with transaction.atomic():
+        entry = message_ingest(channel=channel, message=NormalizedMessage(
+            provider_message_id="SM1", sender=[identities.claim("phone", "+48601234567")], text="Hi"))
+    sign_in(page, "agent_a")
+    page.wait_for_url("**/app/")
+    page.goto(f"/app/tickets/{entry.ticket_id}/")
+    counter = page.locator("[data-sms-segments]")
+    box = page.locator("[data-composer-text]")
+    box.fill("a" * 160)
+    expect(counter).to_have_attribute("data-segments", "1")
+    box.fill("a" * 161)
+    expect(counter).to_have_attribute("data-segments", "2")
+    box.fill("ż" * 71)  # not GSM-7: UCS-2, 70 per single segment
+    expect(counter).to_have_attribute("data-segments", "2")
+    expect(counter).to_contain_text("UCS-2")
