@@ -276,3 +276,24 @@ def media_note(*, entry: TimelineEntry, reason: str) -> TimelineEntry:
     ticket = Ticket.objects.get(pk=entry.ticket_id)
     events.publish_ticket_event("timeline.appended", ticket)
     return note
+
+
+def connection_test(*, channel: Channel) -> tuple[bool, str]:
+    """Fetch the channel's Twilio account with its credentials (the admin's "test connection")."""
+    from twilio.base.exceptions import TwilioRestException
+
+    from channels_inbound.twilio.client import rest_client
+
+    conf = channel.settings or {}
+    client = rest_client(account_sid=conf.get("account_sid", ""), auth_token=channel.secret("auth_token"))
+    try:
+        account = client.api.v2010.accounts(conf.get("account_sid", "")).fetch()
+    except TwilioRestException as exc:
+        if exc.status in (401, 403):
+            return False, _("Twilio refused the Account SID and Auth Token.")
+        return False, _("Twilio answered with an error (HTTP %(status)s).") % {"status": exc.status}
+    except Exception as exc:  # network errors of any kind: say which, never the credentials
+        return False, _("Twilio cannot be reached (%(error)s).") % {"error": exc.__class__.__name__}
+    if account.status != "active":
+        return False, _("The Twilio account is %(status)s.") % {"status": account.status}
+    return True, _("Connected to the Twilio account “%(name)s”.") % {"name": account.friendly_name}

@@ -180,7 +180,10 @@ def voice_token(request):
     token.add_grant(VoiceGrant(outgoing_application_sid=channel.settings["twiml_app_sid"], incoming_allow=True))
     # The agent's browser can take calls from now on: callers of their teams ring it (twiml.ready_agents).
     cache.set(twiml.READY_KEY.format(request.user.pk), time.time(), timeout=ttl)
-    response = JsonResponse({"token": token.to_jwt(), "identity": identity, "channel": channel.key, "ttl": ttl})
+    # Callers wait in their team's queue when nobody was ready; an agent takes the next one from there.
+    queues = [{"team": team.pk, "name": team.name} for team in request.user.teams.order_by("name")]
+    response = JsonResponse({"token": token.to_jwt(), "identity": identity, "channel": channel.key, "ttl": ttl,
+                             "queues": queues})
     response["Cache-Control"] = "no-store"
     return response
 

@@ -89,7 +89,14 @@ async function start() {
   status.className = "phone-status";
   const callBox = document.createElement("div");
   callBox.className = "phone-call";
-  phone.append(status, callBox);
+  const queues = document.createElement("div");
+  queues.className = "phone-queues";
+  for (const queue of first.queues || []) {
+    const take = button(`${label("labelTakeQueue")} ${queue.name}`, "take-queue");
+    take.dataset.takeQueue = String(queue.team);
+    queues.appendChild(take);
+  }
+  phone.append(status, callBox, queues);
   document.body.appendChild(phone);
   phone.dataset.identity = first.identity;
   show("loading", label("labelStarting"));

@@ -118,3 +118,19 @@ def test_other_teams_and_other_tickets_get_404(api_as, people, whatsapp_ticket, 
     response = api_as(people.agent_a).get(f"/api/v1/tickets/{sms_ticket.pk}/whatsapp/")
     assert response.status_code == 404 and response.json()["code"] == "no_whatsapp"
     assert not TimelineEntry.objects.filter(direction="out").exists()
+
+
+def test_the_connection_test_fetches_the_account_with_the_channels_credentials(api_as, people, sms_channel, twilio_api):
+    import base64
+
+    from tests.channels_inbound.twilio.conftest import AUTH_TOKEN as TOKEN
+
+    twilio_api.respond(status=200, json={"sid": ACCOUNT_SID, "friendly_name": "Omnicenter PL", "status": "active"})
+    response = api_as(people.admin).post(f"/api/v1/channels/{sms_channel.key}/test/")
+    assert response.json() == {"ok": True, "message": "Connected to the Twilio account “Omnicenter PL”."}
+    [request] = twilio_api.requests
+    assert request.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}.json"
+    assert request.header("Authorization") == "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{TOKEN}".encode()).decode()
+    twilio_api.respond(status=401, json={"code": 20003, "message": "Authenticate", "status": 401})
+    body = api_as(people.admin).post(f"/api/v1/channels/{sms_channel.key}/test/").json()
+    assert body["ok"] is False and TOKEN not in body["message"]

@@ -306,6 +306,7 @@ def test_agents_get_a_voice_access_token(voice_channel, client, people):
     assert claims["grants"]["identity"] == f"agent-{people.agent_a.pk}"
     assert claims["grants"]["voice"] == {"incoming": {"allow": True}, "outgoing": {"application_sid": "AP" + "c" * 32}}
     assert response["Cache-Control"] == "no-store"
+    assert body["queues"] == [{"team": people.team_a.pk, "name": people.team_a.name}]
 
 
 def test_tokens_are_for_signed_in_agents_only(voice_channel, client):
@@ -366,3 +367,18 @@ def test_a_click_to_call_cannot_land_on_a_ticket_the_agent_cannot_see(voice_chan
     entry = TimelineEntry.objects.get(kind="call")
     assert entry.ticket != hidden
     assert entry.ticket.assignee == people.agent_a
+
+
+def test_incoming_call_twiml_costs_the_same_queries_for_one_or_twelve_ready_agents(voice_channel, twilio_post, people):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    path = f"/webhooks/twilio/{voice_channel.key}/voice"
+    ready(people.agent_a)
+    with CaptureQueriesContext(connection) as one:
+        tree(twilio_post(path, fixture("voice_incoming", CallSid="CA1")))
+    ready(*[UserFactory(username=f"many{i}", role="agent", teams=[people.team_a]) for i in range(11)])
+    with CaptureQueriesContext(connection) as twelve:
+        root = tree(twilio_post(path, fixture("voice_incoming", CallSid="CA2")))
+    assert len(root[1].findall("Client")) == 10
+    assert len(twelve) == len(one) <= 8
