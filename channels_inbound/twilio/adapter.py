@@ -38,9 +38,6 @@ if TYPE_CHECKING:
 
 SID_PATTERNS = {"account_sid": r"^AC[0-9a-fA-F]{32}$", "messaging_service_sid": r"^MG[0-9a-fA-F]{32}$",
                 "api_key_sid": r"^SK[0-9a-fA-F]{32}$", "twiml_app_sid": r"^AP[0-9a-fA-F]{32}$"}
-# Twilio error codes that mean "this recipient refused messages from you".
-OPTED_OUT_ERRORS = {21610}
-OUTSIDE_WINDOW_ERRORS = {63016}
 
 
 def _phone(value: str) -> str:
@@ -93,8 +90,9 @@ class MenuOptionSerializer(serializers.Serializer):
 class HoursSerializer(serializers.Serializer):
     days = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=6), min_length=1,
                                  help_text=gettext_lazy("0 is Monday."))
-    start = serializers.TimeField(format="%H:%M")
-    end = serializers.TimeField(format="%H:%M")
+    # Kept as "HH:MM" strings: the settings are JSON, and such strings compare in time order.
+    start = serializers.RegexField(r"^([01]\d|2[0-3]):[0-5]\d$", help_text=gettext_lazy("HH:MM, local time."))
+    end = serializers.RegexField(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$", help_text=gettext_lazy("HH:MM, local time."))
 
     def validate(self, attrs: dict) -> dict:
         if attrs["end"] <= attrs["start"]:

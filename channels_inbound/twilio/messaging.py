@@ -26,6 +26,8 @@ from tickets.models import TimelineEntry
 logger = logging.getLogger(__name__)
 
 WHATSAPP_WINDOW = timedelta(hours=24)
+#: Twilio's "the recipient opted out" (21610: replied STOP at the carrier, or unsubscribed).
+OPTED_OUT_ERRORS = {21610}
 # Keywords Twilio's default and Advanced Opt-Out honor, with the localized ones it documents.
 OPT_OUT = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE",
            "ARRET", "ARRÊT", "BAJA", "PARAR", "ALTO", "DETENER", "STOPP", "ANNULLA", "CANCELAR"}
@@ -174,7 +176,7 @@ def learn_from_refusal(*, channel: Channel, identity: Identity, error: Exception
     """Twilio's 21610 (recipient replied STOP at the carrier) is an opt-out we did not see."""
     cause = error.__cause__
     code = getattr(cause, "code", None)
-    if code in {21610}:
+    if code in OPTED_OUT_ERRORS:
         preference_opt_out(identity=identity, channel_kind=channel.kind)
 
 
@@ -217,7 +219,7 @@ def status_apply(*, event: InboundEvent) -> None:
         code = payload.get("ErrorCode") or ""
         error = _("Twilio reports the message as %(status)s (error %(code)s).") % {
             "status": payload.get("MessageStatus", "failed"), "code": code or "?"}
-        if code and int(code) in {21610} and entry is not None:
+        if code.isdigit() and int(code) in OPTED_OUT_ERRORS:
             identity = TimelineEntry.objects.get(pk=entry.pk).identity
             if identity is not None:
                 preference_opt_out(identity=identity, channel_kind=event.channel.kind)

@@ -134,3 +134,25 @@ def test_the_connection_test_fetches_the_account_with_the_channels_credentials(a
     twilio_api.respond(status=401, json={"code": 20003, "message": "Authenticate", "status": 401})
     body = api_as(people.admin).post(f"/api/v1/channels/{sms_channel.key}/test/").json()
     assert body["ok"] is False and TOKEN not in body["message"]
+
+
+def test_a_full_voice_channel_is_created_and_its_settings_kept_as_json(api_as, people):
+    settings_data = {
+        **CREATE, "api_key_sid": "SK" + "b" * 32, "api_key_secret": "k" * 32, "twiml_app_sid": "AP" + "c" * 32,
+        "default_language": "pl", "greeting": {"pl": "Dzień dobry.", "en": "Hello."},
+        "menu": [{"digit": "1", "team": people.team_a.pk, "label": "orders"}],
+        "timezone": "Europe/Warsaw", "business_hours": [{"days": [0, 1, 2, 3, 4], "start": "08:30", "end": "17:00"}],
+    }
+    response = api_as(people.admin).post("/api/v1/channels/", {"kind": "voice", "name": "Phone", "settings": settings_data},
+                                         format="json")
+    assert response.status_code == 201, response.json()
+    channel = Channel.objects.get(key=response.json()["key"])
+    assert channel.settings["business_hours"] == [{"days": [0, 1, 2, 3, 4], "start": "08:30", "end": "17:00"}]
+    assert channel.settings["menu"] == [{"digit": "1", "team": people.team_a.pk, "label": "orders"}]
+    assert channel.secret("api_key_secret") == "k" * 32 and "api_key_secret" not in response.json()["settings"]
+    # A later PATCH of one setting keeps the others and the secrets.
+    response = api_as(people.admin).patch(f"/api/v1/channels/{channel.key}/", {"settings": {"ring_timeout": 30}}, format="json")
+    assert response.status_code == 200, response.json()
+    channel.refresh_from_db()
+    assert channel.settings["ring_timeout"] == 30 and channel.settings["timezone"] == "Europe/Warsaw"
+    assert channel.secret("auth_token") == AUTH_TOKEN
