@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -97,11 +98,6 @@ def parse(event: InboundEvent) -> list[NormalizedMessage]:
     )]
 
 
-def _preference(identity: Identity, kind: str) -> ContactPreference:
-    preference, _created = ContactPreference.objects.get_or_create(identity=identity, channel_kind=kind)
-    return preference
-
-
 def after_ingest(entry: TimelineEntry) -> None:
     if entry.identity is None:
         return
@@ -110,11 +106,9 @@ def after_ingest(entry: TimelineEntry) -> None:
     if keyword == "stop":
         preference_opt_out(identity=entry.identity, channel_kind=kind, at=entry.created_at)
     elif keyword == "start":
-        preference_opt_in(identity=entry.identity, channel_kind=kind)
+        preference_opt_in(identity=entry.identity, channel_kind=kind, at=entry.created_at)
     if kind == Channel.Kind.WHATSAPP:
-        ContactPreference.objects.update_or_create(
-            identity=entry.identity, channel_kind=kind, defaults={"window_expires_at": entry.created_at + WHATSAPP_WINDOW},
-        )
+        window_extend(identity=entry.identity, until=entry.created_at + WHATSAPP_WINDOW)
     if any(m.get("state") == "pending" for m in entry.data.get("media") or []):
         from channels_inbound.twilio.tasks import fetch_media
 
@@ -135,8 +129,21 @@ def preference_opt_out(*, identity: Identity, channel_kind: str, at: datetime | 
     )
 
 
-def preference_opt_in(*, identity: Identity, channel_kind: str) -> None:
-    ContactPreference.objects.filter(identity=identity, channel_kind=channel_kind).update(opted_out_at=None)
+def preference_opt_in(*, identity: Identity, channel_kind: str, at: datetime | None = None) -> None:
+    # A START only undoes a STOP sent before it (messages may be processed out of order).
+    ContactPreference.objects.filter(identity=identity, channel_kind=channel_kind,
+                                     opted_out_at__lte=at or timezone.now()).update(opted_out_at=None)
+
+
+def window_extend(*, identity: Identity, until: datetime, channel_kind: str = "whatsapp") -> None:
+    """Open or extend the messaging window; an older message processed late never shortens it."""
+    preference, created = ContactPreference.objects.get_or_create(
+        identity=identity, channel_kind=channel_kind, defaults={"window_expires_at": until},
+    )
+    if not created:
+        ContactPreference.objects.filter(pk=preference.pk).filter(
+            Q(window_expires_at__isnull=True) | Q(window_expires_at__lt=until)
+        ).update(window_expires_at=until)
 
 
 def window_open_until(*, identity: Identity, channel_kind: str = "whatsapp") -> datetime | None:

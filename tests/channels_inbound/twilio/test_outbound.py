@@ -236,3 +236,17 @@ def test_send_text_respects_an_opt_out(sms_channel, twilio_api, inbound):
     with pytest.raises(PermanentSendError, match="opted out"):
         registry.adapter_for("sms").send_text(sms_channel, CUSTOMER_PHONE, "code 1")
     assert len(twilio_api.requests) == 0
+
+
+def test_late_processing_never_shortens_the_window_or_undoes_a_later_stop(sms_channel, whatsapp_channel, inbound):
+    entry = inbound(whatsapp_channel, "whatsapp_inbound")
+    identity = entry.identity
+    until = messaging.window_open_until(identity=identity)
+    messaging.window_extend(identity=identity, until=until - timedelta(hours=3))  # an older message, processed late
+    assert messaging.window_open_until(identity=identity) == until
+    now = timezone.now()
+    messaging.preference_opt_out(identity=identity, channel_kind="sms", at=now)
+    messaging.preference_opt_in(identity=identity, channel_kind="sms", at=now - timedelta(minutes=5))  # START sent before
+    assert messaging.opted_out_at(identity=identity, channel_kind="sms") == now
+    messaging.preference_opt_in(identity=identity, channel_kind="sms", at=now + timedelta(minutes=1))
+    assert messaging.opted_out_at(identity=identity, channel_kind="sms") is None
