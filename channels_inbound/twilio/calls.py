@@ -262,18 +262,23 @@ def _touch(ticket_id: int, changes: dict) -> None:
 
 def callback_request(*, entry: TimelineEntry, number: str, source: str) -> TimelineEntry:
     """A caller asked to be called back: a timeline entry of kind `event` on the call's ticket with
-    `data = {"action": "callback_requested", "number", "source", "requested_at", "state": "open",
-    "call_entry"}`. `selectors.callbacks_due()` lists the open ones (oldest first) for the inbox."""
+    `data = {"action": "callback_requested", "number", "source", "requested_at", "due_at" (now, or
+    the next opening of the channel's business hours), "assignee" (the ticket's, may be null),
+    "state": "open", "call_entry"}`. `selectors.callbacks_due()` lists the open ones for the inbox."""
     existing = TimelineEntry.objects.filter(
         ticket_id=entry.ticket_id, kind=TimelineEntry.Kind.EVENT, data__action=CALLBACK_ACTION, data__call_entry=entry.pk,
     ).first()
     if existing is not None:
         return existing
+    now = timezone.now()
+    ticket = Ticket.objects.only("assignee_id").get(pk=entry.ticket_id)
+    due = twiml.next_open(entry.channel, now) if entry.channel and entry.channel.kind == "voice" else now
     return TimelineEntry.objects.create(
         ticket_id=entry.ticket_id, kind=TimelineEntry.Kind.EVENT,
         text=_("The caller asked to be called back on %(number)s.") % {"number": number or _("a withheld number")},
         data={"action": CALLBACK_ACTION, "number": number, "source": source, "state": "open",
-              "requested_at": timezone.now().isoformat(), "call_entry": entry.pk},
+              "requested_at": now.isoformat(), "due_at": due.isoformat(), "assignee": ticket.assignee_id,
+              "call_entry": entry.pk},
     )
 
 

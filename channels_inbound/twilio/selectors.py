@@ -12,10 +12,10 @@ __all__ = ["callbacks_due", "opted_out_at", "window_open_until"]
 
 
 def callbacks_due(tickets: QuerySet) -> QuerySet[TimelineEntry]:
-    """Open callback requests on the given (already permission-filtered) tickets, oldest first:
+    """Open callback requests on the given (already permission-filtered) tickets, soonest due first:
     timeline entries of kind `event` whose `data.action` is "callback_requested" and `data.state` "open"."""
     return (
         TimelineEntry.objects.filter(ticket__in=tickets, kind=TimelineEntry.Kind.EVENT,
                                      data__action=CALLBACK_ACTION, data__state="open")
-        .select_related("ticket", "ticket__customer").order_by("created_at", "pk")
+        .select_related("ticket", "ticket__customer").order_by("data__due_at", "created_at", "pk")
     )

@@ -79,6 +79,27 @@ def is_open(channel: Channel, at: datetime | None = None) -> bool:
     return any(local.weekday() in rule["days"] and rule["start"][:5] <= now < rule["end"][:5] for rule in rules)
 
 
+def next_open(channel: Channel, at: datetime | None = None) -> datetime:
+    """When the channel is next within business hours: `at` itself when open now."""
+    from datetime import time, timedelta
+
+    at = at or timezone.now()
+    rules = (channel.settings or {}).get("business_hours") or []
+    if not rules or is_open(channel, at):
+        return at
+    zone = ZoneInfo((channel.settings or {}).get("timezone") or "UTC")
+    local = at.astimezone(zone)
+    for offset in range(8):
+        day = (local + timedelta(days=offset)).date()
+        starts = sorted(rule["start"][:5] for rule in rules if day.weekday() in rule["days"])
+        for start in starts:
+            hour, minute = (int(part) for part in start.split(":"))
+            candidate = datetime.combine(day, time(hour, minute), tzinfo=zone)
+            if candidate > local:
+                return candidate
+    return at
+
+
 def ready_agents(team_id: int | None) -> list[int]:
     """Agents of the team whose browser registered a device recently, most recent first, capped at
     Twilio's ten clients per <Dial>."""

@@ -382,3 +382,23 @@ def test_incoming_call_twiml_costs_the_same_queries_for_one_or_twelve_ready_agen
         root = tree(twilio_post(path, fixture("voice_incoming", CallSid="CA2")))
     assert len(root[1].findall("Client")) == 10
     assert len(twelve) == len(one) <= 8
+
+
+def test_a_callback_asked_for_after_hours_is_due_at_the_next_opening(voice_channel, people):
+    voice_channel.settings = {**voice_channel.settings, "timezone": "Europe/Warsaw",
+                              "business_hours": [{"days": [0, 1, 2, 3, 4], "start": "09:00", "end": "17:00"}]}
+    friday_evening = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)  # 19:00 in Warsaw
+    assert twiml.next_open(voice_channel, friday_evening) == datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # Monday 09:00
+    monday_noon = datetime(2026, 11, 30, 11, 0, tzinfo=UTC)
+    assert twiml.next_open(voice_channel, monday_noon) == monday_noon
+    early = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)  # 07:00 in Warsaw
+    assert twiml.next_open(voice_channel, early) == datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+
+
+def test_a_callback_request_carries_its_due_time_and_the_tickets_assignee(voice_channel, call, people):
+    call()
+    Ticket.objects.update(assignee=people.agent_a)
+    call("options", "?lang=en", Digits="1")
+    request = TimelineEntry.objects.get(data__action="callback_requested")
+    assert request.data["assignee"] == people.agent_a.pk
+    assert request.data["due_at"] == request.data["requested_at"]  # open now: due now
