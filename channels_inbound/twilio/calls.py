@@ -18,6 +18,8 @@ every step only adds facts to `entry.data["call"]` under a row lock.
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -169,7 +171,8 @@ def event_apply(event: InboundEvent) -> None:
                     call["outcome"] = "missed"
     elif hook == "callback":
         call["outcome"] = "callback"
-        callback_request(entry=entry, number=twiml._e164(caller), source="ivr")
+        callback_request(ticket=Ticket.objects.get(pk=entry.ticket_id), number=twiml._e164(caller), source="ivr",
+                         channel=channel, call_entry=entry)
     elif hook == "recording":
         _recording(entry, call, payload)
     elif hook == "transcription":
@@ -260,26 +263,32 @@ def _touch(ticket_id: int, changes: dict) -> None:
     events.publish_ticket_event("timeline.appended", ticket)
 
 
-def callback_request(*, entry: TimelineEntry, number: str, source: str) -> TimelineEntry:
-    """A caller asked to be called back: a timeline entry of kind `event` on the call's ticket with
-    `data = {"action": "callback_requested", "number", "source", "requested_at", "due_at" (now, or
-    the next opening of the channel's business hours), "assignee" (the ticket's, may be null),
-    "state": "open", "call_entry"}`. `selectors.callbacks_due()` lists the open ones for the inbox."""
-    existing = TimelineEntry.objects.filter(
-        ticket_id=entry.ticket_id, kind=TimelineEntry.Kind.EVENT, data__action=CALLBACK_ACTION, data__call_entry=entry.pk,
-    ).first()
-    if existing is not None:
-        return existing
+def callback_request(*, ticket: Ticket, number: str, source: str, channel: Channel | None = None,
+                     call_entry: TimelineEntry | None = None) -> TimelineEntry:
+    """Someone asked to be called back (`source`: "ivr", "webchat", "portal"): a timeline entry of
+    kind `event` on the ticket with `data = {"action": "callback_requested", "number", "source",
+    "requested_at", "due_at" (UTC: now, or the next opening of the voice channel's business hours),
+    "assignee" (the ticket's, may be null), "state": "open", "call_entry"}`.
+    `selectors.callbacks_due()` lists the open ones for the inbox. One open request per call."""
+    if call_entry is not None:
+        existing = TimelineEntry.objects.filter(
+            ticket_id=ticket.pk, kind=TimelineEntry.Kind.EVENT, data__action=CALLBACK_ACTION,
+            data__call_entry=call_entry.pk,
+        ).first()
+        if existing is not None:
+            return existing
     now = timezone.now()
-    ticket = Ticket.objects.only("assignee_id").get(pk=entry.ticket_id)
-    due = twiml.next_open(entry.channel, now) if entry.channel and entry.channel.kind == "voice" else now
-    return TimelineEntry.objects.create(
-        ticket_id=entry.ticket_id, kind=TimelineEntry.Kind.EVENT,
+    due = twiml.next_open(channel, now) if channel is not None and channel.kind == Channel.Kind.VOICE else now
+    entry = TimelineEntry.objects.create(
+        ticket_id=ticket.pk, kind=TimelineEntry.Kind.EVENT,
         text=_("The caller asked to be called back on %(number)s.") % {"number": number or _("a withheld number")},
         data={"action": CALLBACK_ACTION, "number": number, "source": source, "state": "open",
-              "requested_at": now.isoformat(), "due_at": due.isoformat(), "assignee": ticket.assignee_id,
-              "call_entry": entry.pk},
+              "requested_at": now.isoformat(), "due_at": due.astimezone(UTC).isoformat(), "assignee": ticket.assignee_id,
+              "call_entry": call_entry.pk if call_entry is not None else None},
     )
+    if call_entry is None:  # a call's request is published with the call's own update
+        _touch(ticket.pk, {})
+    return entry
 
 
 def callback_complete(*, request: TimelineEntry, by, outcome: str) -> bool:

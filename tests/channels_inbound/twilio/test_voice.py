@@ -402,3 +402,20 @@ def test_a_callback_request_carries_its_due_time_and_the_tickets_assignee(voice_
     request = TimelineEntry.objects.get(data__action="callback_requested")
     assert request.data["assignee"] == people.agent_a.pk
     assert request.data["due_at"] == request.data["requested_at"]  # open now: due now
+
+
+def test_web_chat_or_the_portal_can_request_a_callback_on_a_ticket(voice_channel, people, django_capture_on_commit_callbacks):
+    from channels_inbound.twilio import calls
+    from tests.factories import TicketFactory
+
+    ticket = TicketFactory(team=people.team_a, assignee=people.agent_a)
+    today = timezone.now().weekday()
+    voice_channel.settings = {**voice_channel.settings, "business_hours": [
+        {"days": [(today + 1) % 7], "start": "09:00", "end": "10:00"}]}
+    with django_capture_on_commit_callbacks(execute=True):
+        request = calls.callback_request(ticket=ticket, number="+48601234567", source="webchat", channel=voice_channel)
+    assert request.data["source"] == "webchat" and request.data["assignee"] == people.agent_a.pk
+    assert request.data["due_at"] > request.data["requested_at"]  # closed now: due at tomorrow's opening
+    assert list(twilio_selectors.callbacks_due(tickets_visible_to(people.agent_a))) == [request]
+    ticket.refresh_from_db()
+    assert ticket.version > 1
