@@ -391,6 +391,19 @@ NPS_RECENT_CONTACT_DAYS = env.integer("NPS_RECENT_CONTACT_DAYS", 30)  # only cus
 NPS_QUIET_DAYS = env.integer("NPS_QUIET_DAYS", 14)  # no NPS within this many days of any other survey
 NPS_BATCH = env.integer("NPS_BATCH", 200)
 
+# --- Twilio (channels_inbound/twilio, docs/channels/twilio.md) ----------------------------------
+# Where the SDK's REST calls and the account's media downloads go (a local stand-in in tests).
+# Credentials are only ever sent to this host.
+TWILIO_API_BASE_URL = env.string("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/")
+# Hosts Twilio's media URLs may redirect to (no credentials are sent there); "*." matches subdomains.
+TWILIO_MEDIA_HOSTS = env.string_list("TWILIO_MEDIA_HOSTS", ["*.twiliocdn.com", "*.twilio.com", "s3-external-1.amazonaws.com"])
+# Tests serve media from 127.0.0.1; everywhere else loopback and private addresses are refused.
+TWILIO_MEDIA_ALLOW_PRIVATE = env.boolean("TWILIO_MEDIA_ALLOW_PRIVATE", False)
+TWILIO_VOICE_TOKEN_TTL = env.integer("TWILIO_VOICE_TOKEN_TTL", 3600)
+# What agent pages may reach for browser calling (the Voice SDK's signalling, its ringtones).
+TWILIO_CSP_CONNECT = env.string_list("TWILIO_CSP_CONNECT", ["wss://*.twilio.com", "https://*.twilio.com"])
+TWILIO_CSP_MEDIA = env.string_list("TWILIO_CSP_MEDIA", ["https://sdk.twilio.com"])
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

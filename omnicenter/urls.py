@@ -15,6 +15,7 @@ from channels_inbound.email.sns import sns_verified
 from channels_inbound.meta import views as meta_views
 from channels_inbound.resources import ChannelViewSet
 from channels_inbound.telegram import views as telegram_views
+from channels_inbound.twilio import urls as twilio_urls
 from customers.api import CustomerViewSet
 from knowledge import urls as knowledge_urls
 from knowledge.api import ArticleViewSet
@@ -51,6 +52,8 @@ urlpatterns = [
     re_path(r"^api/v1/channels/(?P<key>[\w-]+)/inbound/?$", api_channel_views.inbound, name="api-channel-inbound"),
     re_path(r"^webhooks/meta/(?P<key>[\w-]+)/?$", meta_views.webhook, name="meta-webhook"),
     re_path(r"^webhooks/telegram/(?P<key>[\w-]+)/?$", telegram_views.webhook, name="telegram-webhook"),
+    path("webhooks/twilio/", include(twilio_urls.webhook_urlpatterns)),
+    path("api/v1/", include(twilio_urls.api_urlpatterns)),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
@@ -59,6 +62,7 @@ urlpatterns = [
     path("accounts/language/", views.set_language, name="set-language"),
     path("app/admin/kb/", include(knowledge_urls.admin_urlpatterns)),
     path("app/kb/", include(knowledge_urls.agent_urlpatterns)),
+    path("app/", include(twilio_urls.app_urlpatterns)),
     path("app/", include("tickets.urls")),
     path("help/", include(knowledge_urls.help_urlpatterns)),
     path("app/", include("catalog.urls")),

@@ -37,7 +37,7 @@ def test_admin_refuses_unknown_settings_and_unavailable_kinds(people, client):
     bad_setting = client.post("/admin/channels_inbound/channel/add/",
                               {"name": "X", "kind": "api", "settings": json.dumps({"nope": 1})})
     unavailable = client.post("/admin/channels_inbound/channel/add/",
-                              {"name": "Y", "kind": "sms", "settings": "{}"})
+                              {"name": "Y", "kind": "telegram", "settings": "{}"})
     assert bad_setting.status_code == unavailable.status_code == 200  # the form is shown again
     assert "Unknown settings: nope" in bad_setting.content.decode()
     assert "not available yet" in unavailable.content.decode()
