@@ -6,7 +6,7 @@ import importlib
 
 from channels_inbound.base import Adapter
 
-PROVIDERS = ("api", "email")
+PROVIDERS = ("api", "email", "webchat")
 _adapters: dict[str, Adapter] = {}
 
 

@@ -34,6 +34,7 @@ urlpatterns = [
     path("healthz/", health.healthz),
     # Webhook and inbound URLs are exactly as documented and also accept one trailing slash.
     re_path(r"^api/v1/channels/(?P<key>[\w-]+)/inbound/?$", api_channel_views.inbound, name="api-channel-inbound"),
+    path("", include("channels_inbound.webchat.urls")),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
