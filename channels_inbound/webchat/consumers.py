@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import time
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -49,6 +50,11 @@ def _welcome(channel, visitor: tokens.Visitor, after: str) -> dict:
                                                    or _("We are away right now. Leave a message and we will get back to you.")),
             "history": services.conversation_history(visitor=visitor, after=after),
         }
+
+
+async def _cache_call(function, **kwargs):
+    # Cache (Redis) work only: off the event loop, without the database connection handling.
+    return await sync_to_async(function, thread_sensitive=False)(**kwargs)
 
 
 def _header(scope, name: bytes) -> str:
@@ -100,7 +106,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
                 await deadline
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
-            await database_sync_to_async(services.visitor_presence_change)(visitor=self.visitor, delta=-1)
+            await _cache_call(services.visitor_presence_change, visitor=self.visitor, delta=-1)
 
     async def decode_json(self, text_data):
         if len(text_data) > MAX_FRAME_CHARS:
@@ -140,7 +146,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         self.group = services.visitor_group(visitor.channel_key, visitor.id)
         self.deadline.cancel()
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await database_sync_to_async(services.visitor_presence_change)(visitor=visitor, delta=1)
+        await _cache_call(services.visitor_presence_change, visitor=visitor, delta=1)
         after = content.get("after") if isinstance(content.get("after"), str) else ""
         await self.send_json(await _welcome(self.channel_row, visitor, after))
 
@@ -151,7 +157,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
 
     async def _post(self, content: dict, call) -> None:
         ref = content.get("id") if isinstance(content.get("id"), str) else ""
-        if not await database_sync_to_async(self._rate_ok)():
+        if not await _cache_call(self._rate_ok):
             await self._error("rate_limited", _("You are sending messages too fast; wait a moment."), ref)
             return
         try:
