@@ -16,6 +16,17 @@ SITE = "https://shop.example.com"
 WAIT = 10.0  # seconds a frame may take to arrive; a bound on waiting, not a speed requirement
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Rate-limit counters live in Redis for a minute: earlier tests from the same address must not
+    count against this one."""
+    from django.core.cache import cache
+
+    client = cache._cache.get_client(write=True)
+    for key in client.scan_iter(match="*webchat-rate:*"):
+        client.delete(key)
+
+
 @dataclass
 class Chat:
     channel: object
