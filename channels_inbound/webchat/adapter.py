@@ -183,3 +183,10 @@ class WebchatAdapter(Adapter):
             "session": base + reverse("webchat-session", args=[channel.key]),
             "websocket": ws_base.rstrip("/") + f"/ws/widget/{channel.key}/",
         }
+
+
+# The ticket sidebar's chat panel; registry.autodiscover() imports this module from
+# ChannelsInboundConfig.ready().
+from channels_inbound.webchat import panels  # noqa: E402
+
+panels.register()

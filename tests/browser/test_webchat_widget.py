@@ -93,6 +93,13 @@ def test_a_visitor_chats_with_an_agent_across_origins(chromium, asgi_server, peo
         row.get_by_role("link").first.click()
         page.wait_for_url("**/app/tickets/*/")
         expect(page.locator("#timeline")).to_contain_text("Does the X200 crush ice? 🧊")
+        expect(page.locator("[data-webchat-typing]")).to_be_attached()
+        page.wait_for_timeout(500)  # the panel's own socket joins its groups
+
+        box.press_sequentially("And smoothies?", delay=20)
+        expect(page.get_by_text("The visitor is typing…")).to_be_visible()
+        page.get_by_label("Message").press_sequentially("Yes", delay=20)
+        expect(visitor.get_by_text("Blender team typing…")).to_be_visible()
         page.get_by_label("Message").fill("Yes, it does, even frozen fruit.")
         page.get_by_role("button", name="Send").click()
 
