@@ -5,6 +5,7 @@ answer, reloads, and still has the conversation."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -13,6 +14,7 @@ from playwright.sync_api import expect
 
 from tests.browser.test_live_inbox import sign_in, wait_until_live
 from tests.factories import make_channel
+from tickets.models import TimelineEntry
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("asgi")]
 
@@ -21,6 +23,13 @@ SHOP_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title
 <style>button{{display:none!important}} *{{font-size:40px!important;color:red!important}}</style></head>
 <body><h1>Blenders</h1><p>Our best blenders.</p>
 <script src="{script}" async></script></body></html>"""
+
+
+def wait_for(condition, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
 
 
 class ShopSite:
@@ -105,6 +114,9 @@ def test_a_visitor_chats_with_an_agent_across_origins(chromium, asgi_server, peo
 
         log = visitor.get_by_role("log")
         expect(log).to_contain_text("Yes, it does, even frozen fruit.")
+        # The widget is open and visible: the reply is marked read, and the agent's page shows it.
+        reply = TimelineEntry.objects.get(text="Yes, it does, even frozen fruit.")
+        wait_for(lambda: TimelineEntry.objects.get(pk=reply.pk).delivery_status == TimelineEntry.Delivery.READ)
 
         visitor.reload()  # the panel stays open across pages: its state is in local storage
         log = visitor.get_by_role("log")
@@ -112,3 +124,40 @@ def test_a_visitor_chats_with_an_agent_across_origins(chromium, asgi_server, peo
         expect(log).to_contain_text("Yes, it does, even frozen fruit.")
     finally:
         visitor_context.close()
+
+
+def test_required_pre_chat_form_then_a_survey_rated_inline(asgi_server, people, shop, page):
+    from channels_inbound.webchat import services
+    from customers.models import Identity
+
+    site, channel = shop
+    channel.settings = {**channel.settings, "prechat": {"name": "required", "email": "required", "phone": "off"}}
+    channel.save(update_fields=["settings"])
+    answers = []
+    services.survey_answer_handlers.append(lambda **kw: answers.append(kw))
+    visitor = page
+    try:
+        visitor.goto(site.url)
+        visitor.get_by_role("button", name="Open chat").click()
+        expect(visitor.get_by_role("textbox", name="Write a message…")).to_be_hidden()
+        expect(visitor.get_by_label("Phone")).to_have_count(0)
+        visitor.get_by_label("Your name").fill("Ola")
+        visitor.get_by_role("button", name="Start chat").click()
+        expect(visitor.get_by_label("Email")).to_be_focused()  # the browser's own check: still required
+        visitor.get_by_label("Email").fill("ola@example.pl")
+        visitor.get_by_role("button", name="Start chat").click()
+        box = visitor.get_by_role("textbox", name="Write a message…")
+        expect(box).to_be_focused()
+        box.fill("Hello, I am Ola")
+        box.press("Enter")
+        expect(visitor.get_by_role("log")).to_contain_text("Hello, I am Ola")
+        wait_for(lambda: Identity.objects.filter(kind="email", value="ola@example.pl", verified=False).exists())
+        visitor_id = Identity.objects.get(kind="visitor").value
+
+        assert services.survey_prompt_send(channel=channel, visitor_id=visitor_id, survey_id="csat-1", question="How did we do?")
+        visitor.get_by_role("button", name="Rate us 4").click()
+
+        expect(visitor.get_by_role("log")).to_contain_text("Thank you!")
+        assert [(a["survey_id"], a["rating"]) for a in answers] == [("csat-1", 4)]
+    finally:
+        services.survey_answer_handlers.clear()
