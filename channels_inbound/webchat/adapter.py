@@ -69,8 +69,8 @@ class BusinessHoursSerializer(serializers.Serializer):
 
 
 class PrechatSerializer(serializers.Serializer):
-    name = serializers.ChoiceField(PRECHAT_MODES, default="optional")
-    email = serializers.ChoiceField(PRECHAT_MODES, default="optional")
+    name = serializers.ChoiceField(PRECHAT_MODES, default="off")
+    email = serializers.ChoiceField(PRECHAT_MODES, default="off")
     phone = serializers.ChoiceField(PRECHAT_MODES, default="off")
 
 
@@ -94,7 +94,7 @@ class WebchatSettings(serializers.Serializer):
     team_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     team_photo_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
     language = serializers.ChoiceField([code for code, _name in settings.LANGUAGES], required=False, default="en")
-    prechat = PrechatSerializer(required=False, help_text=_("Pre-chat form fields: off, optional or required."))
+    prechat = PrechatSerializer(required=False, help_text=_("Pre-chat form fields: off, optional or required. All off: no form."))
 
     def validate_allowed_origins(self, value: list[str]) -> list[str]:
         clean = []

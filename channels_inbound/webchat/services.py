@@ -182,7 +182,7 @@ def message_frame(entry: TimelineEntry) -> dict:
     }
 
 
-def _clean_profile(channel: Channel, profile: object) -> dict:
+def _clean_profile(channel: Channel, profile: object, *, offline: bool = False) -> dict:
     if not profile:
         return {}
     if not isinstance(profile, dict):
@@ -195,7 +195,9 @@ def _clean_profile(channel: Channel, profile: object) -> dict:
             continue
         if not isinstance(value, str) or len(value) > 200:
             raise WebchatError("bad_request", _("The contact details are not valid."))
-        if modes.get(field, "optional" if field != "phone" else "off") == "off":
+        # A field the channel does not ask for is dropped, except email and phone on the
+        # after-hours form ("leave a message"), which always asks for one of them.
+        if modes.get(field, "off") == "off" and not (offline and field != "name"):
             continue
         if field != "name":
             try:
@@ -253,7 +255,8 @@ def visitor_message_post(
     if not text and not clean_files:
         raise WebchatError("empty", _("Write a message or attach a file."))
     payload = {
-        "visitor": visitor.id, "client_id": client_id, "text": text, "profile": _clean_profile(channel, profile),
+        "visitor": visitor.id, "client_id": client_id, "text": text,
+        "profile": _clean_profile(channel, profile, offline=bool(thread) or not channel_is_open(channel)),
         "attachments": clean_files, "thread": thread, "language": (channel.settings or {}).get("language", ""),
     }
     external_id = f"{visitor.id}:{client_id}"

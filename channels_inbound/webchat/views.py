@@ -55,7 +55,7 @@ def _config(channel, base_url: str) -> dict:
         "color": conf.get("color") or "#2563eb", "position": conf.get("position") or "right",
         "team": conf.get("team_name") or "", "photo": conf.get("team_photo_url") or "",
         "lang": conf.get("language") or "en",
-        "prechat": {"name": "optional", "email": "optional", "phone": "off", **(conf.get("prechat") or {})},
+        "prechat": {"name": "off", "email": "off", "phone": "off", **(conf.get("prechat") or {})},
         "maxChars": settings.WEBCHAT_MAX_MESSAGE_CHARS, "maxBytes": settings.WEBCHAT_ATTACHMENT_MAX_BYTES,
         "t": strings,
     }

@@ -104,10 +104,10 @@ function system(text, extra) {
 
 var unread = [];
 function acknowledge(list) {
-  var ids = list.filter(function (m) { return m.from === "agent"; }).map(function (m) { return m.id; });
-  if (!ids.length) return;
-  send({ type: "delivered", ids: ids });
-  unread = unread.concat(ids);
+  var agent = list.filter(function (m) { return m.from === "agent" && m.status !== "read"; });
+  var fresh = agent.filter(function (m) { return m.status !== "delivered"; }).map(function (m) { return m.id; });
+  if (fresh.length) send({ type: "delivered", ids: fresh });
+  unread = unread.concat(agent.map(function (m) { return m.id; }));
   markRead();
 }
 function markRead() {
@@ -143,8 +143,12 @@ function reconnectLater() {
   setTimeout(connect, delay);
 }
 
+var sessionChecked = false;
 function connect() {
-  var starting = state.token ? Promise.resolve() : session(false);
+  // Once per page: renews the token, and follows the site's sign-in (a signed-out user must not
+  // stay in the signed-in user's conversation through local storage).
+  var starting = sessionChecked && state.token ? Promise.resolve() : session(false);
+  sessionChecked = true;
   starting.then(open, function () { statusEl.textContent = T.offline; reconnectLater(); });
 }
 
@@ -179,7 +183,6 @@ function handle(f) {
     if (!historyLoaded) system(f.greeting);
     historyLoaded = true;
     f.history.forEach(function (m) { render(m); });
-    acknowledge(f.history);
     if (!f.open) showOffline(f.offline_message);
     else if (needsPrechat()) showPrechat(false);
     flush();
@@ -272,7 +275,7 @@ fileInput.addEventListener("change", function () {
 // --- pre-chat, offline, callback, survey -------------------------------------------------------
 function needsPrechat() {
   if (state.prechatDone || Object.keys(messages).length) return false;
-  return ["name", "email", "phone"].some(function (k) { return C.prechat[k] === "required"; });
+  return ["name", "email", "phone"].some(function (k) { return C.prechat[k] && C.prechat[k] !== "off"; });
 }
 
 function showPrechat(offline) {
