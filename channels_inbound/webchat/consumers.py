@@ -38,18 +38,7 @@ def _channel(key: str):
 
 @database_sync_to_async
 def _welcome(channel, visitor: tokens.Visitor, after: str) -> dict:
-    identity = services.visitor_identity(visitor)
-    with override((channel.settings or {}).get("language") or None):
-        open_now = services.channel_is_open(channel)
-        return {
-            "type": "ready",
-            "visitor": {"verified": visitor.verified_user, "known": identity is not None},
-            "greeting": services.greeting_for(channel=channel, visitor=visitor, identity=identity),
-            "open": open_now,
-            "offline_message": "" if open_now else ((channel.settings or {}).get("offline_message")
-                                                   or _("We are away right now. Leave a message and we will get back to you.")),
-            "history": services.conversation_history(visitor=visitor, after=after),
-        }
+    return services.visitor_welcome(channel=channel, visitor=visitor, after=after)
 
 
 async def _cache_call(function, **kwargs):

@@ -134,6 +134,25 @@ def greeting_for(*, channel: Channel, visitor: Visitor, identity: Identity | Non
     return conf.get("greeting") or _("Hi! How can we help you?")
 
 
+def visitor_welcome(*, channel: Channel, visitor: Visitor, after: str = "") -> dict:
+    """The `ready` frame: greeting, whether the team is in, and the history (or the catch-up)."""
+    from django.utils.translation import override
+
+    identity = visitor_identity(visitor)
+    with override((channel.settings or {}).get("language") or None):
+        open_now = channel_is_open(channel)
+        offline = "" if open_now else ((channel.settings or {}).get("offline_message")
+                                       or _("We are away right now. Leave a message and we will get back to you."))
+        return {
+            "type": "ready",
+            "visitor": {"verified": visitor.verified_user, "known": identity is not None},
+            "greeting": greeting_for(channel=channel, visitor=visitor, identity=identity),
+            "open": open_now,
+            "offline_message": offline,
+            "history": conversation_history(visitor=visitor, after=after if isinstance(after, str) else ""),
+        }
+
+
 # --- the conversation ----------------------------------------------------------------------------
 
 def _entries(visitor: Visitor):

@@ -160,3 +160,81 @@ def agent_typing(request, ticket_id: int):
     state = "seen" if request.POST.get("state") == "seen" else "typing"
     told = services.agent_typing(ticket=ticket, by=request.user, state=state)
     return JsonResponse({"visitors": told})
+
+
+def _visitor_call(request, key: str):
+    """Origin, CORS and token checks of the HTTP fallback: (channel, visitor, body, origin) or a response."""
+    channel = selectors.channel_for_webhook(key, kinds=("webchat",))
+    if channel is None:
+        return JsonResponse({"detail": _("Unknown channel.")}, status=404)
+    try:
+        origin = normalize_origin(request.headers.get("Origin", ""))
+    except ValueError:
+        origin = ""
+    if origin not in set((channel.settings or {}).get("allowed_origins") or []):
+        return JsonResponse({"detail": _("This site may not use this chat.")}, status=403)
+    if request.method == "OPTIONS":
+        return _cors(HttpResponse(status=204), origin)
+    if request.method != "POST":
+        return _cors(JsonResponse({"detail": _("Use POST.")}, status=405), origin)
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict):
+        return _cors(JsonResponse({"detail": _("The body is not valid JSON.")}, status=400), origin)
+    visitor = tokens.read(body.get("token"), channel_key=channel.key)
+    if visitor is None:
+        return _cors(JsonResponse({"type": "error", "code": "unauthorized",
+                                   "message": _("The chat session is not valid; start a new one.")}, status=401), origin)
+    return channel, visitor, body, origin
+
+
+@csrf_exempt
+def poll(request, key: str):
+    """`POST /widget/<key>/poll` `{"token", "after"}`: the `ready` frame, for widgets whose network
+    blocks websockets (they poll every few seconds)."""
+    checked = _visitor_call(request, key)
+    if isinstance(checked, HttpResponse):
+        return checked
+    channel, visitor, body, origin = checked
+    return _cors(JsonResponse(services.visitor_welcome(channel=channel, visitor=visitor, after=body.get("after") or "")), origin)
+
+
+@csrf_exempt
+def send(request, key: str):
+    """`POST /widget/<key>/send` `{"token", "frame"}`: a `message`, `callback`, `delivered` or `read`
+    frame without a websocket; answers with the frame the socket would have sent (ack or error)."""
+    checked = _visitor_call(request, key)
+    if isinstance(checked, HttpResponse):
+        return checked
+    channel, visitor, body, origin = checked
+    frame = body.get("frame") if isinstance(body.get("frame"), dict) else {}
+    kind = frame.get("type")
+    ref = frame.get("id") if isinstance(frame.get("id"), str) else ""
+    with override((channel.settings or {}).get("language") or None):
+        if kind in ("delivered", "read"):
+            services.visitor_receipt(visitor=visitor, ids=frame.get("ids"), status=kind)
+            return _cors(JsonResponse({"type": "ok"}), origin)
+        if kind not in ("message", "callback"):
+            return _cors(JsonResponse({"type": "error", "code": "bad_request", "message": _("Unknown frame type.")}, status=400), origin)
+        group = services.visitor_group(channel.key, visitor.id)
+        if not (services.rate_allow(f"v:{group}", settings.WEBCHAT_RATE_VISITOR)
+                and services.rate_allow(f"ip:{_client_ip(request)}", settings.WEBCHAT_RATE_IP)):
+            return _cors(JsonResponse({"type": "error", "code": "rate_limited", "ref": ref,
+                                       "message": _("You are sending messages too fast; wait a moment.")}, status=429), origin)
+        try:
+            if kind == "message":
+                posted = services.visitor_message_post(
+                    channel=channel, visitor=visitor, client_id=frame.get("id"), text=frame.get("text", ""),
+                    profile=frame.get("profile"), attachments=frame.get("attachments"),
+                )
+            else:
+                posted = services.visitor_callback_request(
+                    channel=channel, visitor=visitor, client_id=frame.get("id"), phone=frame.get("phone"),
+                    preferred_time=frame.get("time"), name=frame.get("name", ""),
+                )
+        except DomainError as exc:
+            return _cors(JsonResponse({"type": "error", "code": getattr(exc, "code", "invalid"), "ref": ref,
+                                       "message": exc.message}, status=400), origin)
+    return _cors(JsonResponse({"type": "ack", "id": ref, "duplicate": posted.duplicate, "message": posted.frame}), origin)

@@ -118,18 +118,46 @@ function markRead() {
 
 // --- socket ----------------------------------------------------------------------------------
 var ws = null, attempt = 0, authed = false, ready = null, retriedAuth = false, historyLoaded = false;
+var polling = false, everOpened = false;
 
 function send(frame) {
+  if (polling && authed) {
+    post("send", { token: state.token, frame: frame }).then(function (r) { return r.json(); }).then(handle, function () { /* retried on the next poll's flush */ });
+    return true;
+  }
   if (ws && authed && ws.readyState === 1) { ws.send(JSON.stringify(frame)); return true; }
   return false;
+}
+
+function post(path, body) {
+  return fetch(base + "/widget/" + C.key + "/" + path, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), credentials: "omit",
+  });
+}
+
+// Networks that block websockets: fetch the conversation every few seconds and send over HTTP.
+function startPolling() {
+  polling = true;
+  var tick = function () {
+    var after = historyLoaded ? state.lastId || "" : "";
+    post("poll", { token: state.token, after: after }).then(function (r) {
+      if (r.status === 401) return session(true);
+      return r.json().then(function (f) {
+        if (!authed) handle(f);
+        else f.history.forEach(function (m) { render(m); });
+      });
+    }).catch(function () { statusEl.textContent = T.offline; }).then(function () {
+      setTimeout(tick, doc.hidden ? 15000 : 4000);
+    });
+  };
+  var starting = state.token ? Promise.resolve() : session(false);
+  starting.then(tick, function () { setTimeout(startPolling, 5000); });
 }
 
 function session(fresh) {
   var body = { token: fresh ? "" : (state.token || "") };
   if (userId && userHash) { body.user_id = userId; body.user_hash = userHash; }
-  return fetch(base + "/widget/" + C.key + "/session", {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), credentials: "omit",
-  }).then(function (r) {
+  return post("session", body).then(function (r) {
     if (!r.ok) throw new Error("session " + r.status);
     return r.json();
   }).then(function (data) {
@@ -155,7 +183,7 @@ function connect() {
 function open() {
   authed = false;
   ws = new WebSocket(wsUrl);
-  ws.onopen = function () { ws.send(JSON.stringify({ type: "auth", token: state.token, after: historyLoaded ? state.lastId || "" : "" })); };
+  ws.onopen = function () { everOpened = true; ws.send(JSON.stringify({ type: "auth", token: state.token, after: historyLoaded ? state.lastId || "" : "" })); };
   ws.onmessage = function (ev) {
     var f;
     try { f = JSON.parse(ev.data); } catch (e) { return; }
@@ -165,6 +193,7 @@ function open() {
     authed = false;
     statusEl.textContent = T.offline;
     host.dataset.state = "offline";
+    if (!everOpened && attempt >= 2) { startPolling(); return; }
     if (ev.code === 4401 && !retriedAuth) {
       // Expired or foreign token: start a new visitor session once, then back off as usual.
       retriedAuth = true;
@@ -378,7 +407,7 @@ doc.addEventListener("visibilitychange", markRead);
 function start() {
   doc.body.appendChild(host);
   if (state.open) setOpen(true, false);
-  if (typeof WebSocket === "undefined") { statusEl.textContent = T.offline; return; }
+  if (typeof WebSocket === "undefined") { startPolling(); return; }
   connect();
 }
 if (doc.body) start(); else doc.addEventListener("DOMContentLoaded", start);

@@ -161,3 +161,21 @@ def test_required_pre_chat_form_then_a_survey_rated_inline(asgi_server, people, 
         assert [(a["survey_id"], a["rating"]) for a in answers] == [("csat-1", 4)]
     finally:
         services.survey_answer_handlers.clear()
+
+
+def test_where_websockets_are_blocked_the_widget_polls_over_http(asgi_server, people, shop, page):
+    from tickets.services import ticket_reply
+
+    site, _channel = shop
+    page.add_init_script("window.WebSocket = undefined;")
+    page.goto(site.url)
+    page.get_by_role("button", name="Open chat").click()
+    box = page.get_by_role("textbox", name="Write a message…")
+    box.fill("Sent without a websocket")
+    box.press("Enter")
+
+    wait_for(lambda: TimelineEntry.objects.filter(text="Sent without a websocket").exists())
+    entry = TimelineEntry.objects.get(text="Sent without a websocket")
+    ticket_reply(ticket=entry.ticket, by=people.agent_a, text="Answered by polling.")
+
+    expect(page.get_by_role("log")).to_contain_text("Answered by polling.")

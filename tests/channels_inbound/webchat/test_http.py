@@ -160,3 +160,37 @@ def test_business_hours_in_the_channels_time_zone():
 def test_an_agent_typing_hint_needs_a_signed_in_agent(client, chat):
     response = client.post("/app/webchat/tickets/1/typing/")
     assert response.status_code == 302
+
+
+def fallback(client, chat, path: str, body: dict, *, origin: str = SITE):
+    return client.post(f"/widget/{chat.channel.key}/{path}", data=json.dumps(body), content_type="application/json",
+                       HTTP_ORIGIN=origin)
+
+
+def test_without_websockets_a_visitor_sends_and_polls_over_http(client, chat, people):
+    from tickets.models import TimelineEntry
+    from tickets.services import ticket_reply
+
+    token = post_session(client, chat, {}).json()["token"]
+
+    first = fallback(client, chat, "send", {"token": token, "frame": {"type": "message", "id": "h-1", "text": "No sockets here"}})
+    again = fallback(client, chat, "send", {"token": token, "frame": {"type": "message", "id": "h-1", "text": "No sockets here"}})
+
+    assert first.status_code == 200 and first.json()["type"] == "ack" and first["Access-Control-Allow-Origin"] == SITE
+    assert again.json()["duplicate"] is True
+    assert TimelineEntry.objects.count() == 1
+    mine = first.json()["message"]["id"]
+    ticket_reply(ticket=TimelineEntry.objects.get().ticket, by=people.agent_a, text="Polling works too.")
+    polled = fallback(client, chat, "poll", {"token": token, "after": mine}).json()
+    assert polled["type"] == "ready"
+    assert [m["text"] for m in polled["history"]] == ["Polling works too."]
+
+
+def test_the_http_fallback_checks_origin_token_and_input(client, chat):
+    token = post_session(client, chat, {}).json()["token"]
+
+    assert fallback(client, chat, "poll", {"token": token}, origin="https://evil.example.net").status_code == 403
+    assert fallback(client, chat, "poll", {"token": "forged"}).status_code == 401
+    bad = fallback(client, chat, "send", {"token": token, "frame": {"type": "message", "id": "x", "text": ""}})
+    assert bad.status_code == 400 and bad.json()["code"] == "empty"
+    assert fallback(client, chat, "send", {"token": token, "frame": {"type": "auth"}}).status_code == 400
