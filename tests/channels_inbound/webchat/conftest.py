@@ -4,6 +4,7 @@ sockets on the real ASGI server (tests/servers.py)."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -25,6 +26,22 @@ def _fresh_rate_limits():
     client = cache._cache.get_client(write=True)
     for key in client.scan_iter(match="*webchat-rate:*"):
         client.delete(key)
+
+
+_open_sockets: list[ClientConnection] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_sockets():
+    """Close every widget socket a test opened: a server-side consumer left waiting on the channel
+    layer in uvicorn's loop would block in-process (communicator) tests on their own loop."""
+    yield
+    opened = list(_open_sockets)
+    _open_sockets.clear()
+    for ws in opened:
+        ws.close()
+    if opened:
+        time.sleep(0.3)  # the server's consumers finish their disconnect
 
 
 @dataclass
@@ -52,8 +69,10 @@ def new_token(server, channel, *, origin: str = SITE, **body) -> str:
 
 
 def widget_socket(server, channel, *, origin: str = SITE) -> ClientConnection:
-    return connect(f"ws://{server.host}:{server.port}/ws/widget/{channel.key}/", origin=origin,
-                   open_timeout=WAIT, close_timeout=5)
+    ws = connect(f"ws://{server.host}:{server.port}/ws/widget/{channel.key}/", origin=origin,
+                 open_timeout=WAIT, close_timeout=5)
+    _open_sockets.append(ws)
+    return ws
 
 
 def frame(ws: ClientConnection, kind: str, timeout: float = WAIT) -> dict:

@@ -14,6 +14,7 @@ from customers.models import Identity
 from tests.channels_inbound.webchat.conftest import (
     SITE,
     WAIT,
+    _open_sockets,
     agent_message,
     frame,
     new_token,
@@ -315,6 +316,7 @@ def test_typing_goes_from_visitor_to_agents_of_the_team_and_back(asgi_server, ch
     say(visitor, "c-1", "hello")
     ticket = Ticket.objects.get()
     agent = asgi_server.agent_socket(session_key_for(people.agent_a))
+    _open_sockets.append(agent)
 
     visitor.send(json.dumps({"type": "typing"}))
 
