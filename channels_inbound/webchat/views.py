@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from functools import cache
 
 from django.conf import settings
@@ -52,7 +53,10 @@ def _config(channel, base_url: str) -> dict:
     return {
         "key": channel.key, "base": base_url, "ws": f"{ws_base}/ws/widget/{channel.key}/",
         "wsFixed": bool(settings.WEBSOCKET_URL),
-        "color": conf.get("color") or "#2563eb", "position": conf.get("position") or "right",
+        # Checked again here: settings edited as raw JSON in the Django admin skip the serializer,
+        # and the color goes into the widget's CSS.
+        "color": conf["color"] if re.fullmatch(r"#[0-9a-fA-F]{6}", str(conf.get("color", ""))) else "#2563eb",
+        "position": "left" if conf.get("position") == "left" else "right",
         "team": conf.get("team_name") or "", "photo": conf.get("team_photo_url") or "",
         "lang": conf.get("language") or "en",
         "prechat": {"name": "off", "email": "off", "phone": "off", **(conf.get("prechat") or {})},

@@ -194,3 +194,28 @@ def test_the_http_fallback_checks_origin_token_and_input(client, chat):
     bad = fallback(client, chat, "send", {"token": token, "frame": {"type": "message", "id": "x", "text": ""}})
     assert bad.status_code == 400 and bad.json()["code"] == "empty"
     assert fallback(client, chat, "send", {"token": token, "frame": {"type": "auth"}}).status_code == 400
+
+
+def test_a_color_that_is_not_a_color_never_reaches_the_widget_css(client, chat):
+    chat.channel.settings = {**chat.channel.settings, "color": "red}*{display:none"}
+    chat.channel.save(update_fields=["settings"])
+
+    body = client.get(f"/widget/{chat.channel.key}.js").content.decode()
+
+    assert "display:none\"" not in body and '"color": "#2563eb"' in body
+
+
+def test_the_socket_ingest_path_and_the_history_cost_a_bounded_number_of_queries(chat, django_assert_max_num_queries,
+                                                                                 django_assert_num_queries):
+    visitor = tokens.Visitor(channel_key=chat.channel.key, id=tokens.new_anonymous_id())
+    services.visitor_message_post(channel=chat.channel, visitor=visitor, client_id="q-0", text="first")
+
+    with django_assert_max_num_queries(14):
+        services.visitor_message_post(channel=chat.channel, visitor=visitor, client_id="q-1", text="second")
+    with django_assert_num_queries(2):
+        short = services.conversation_history(visitor=visitor)
+    for i in range(2, 8):
+        services.visitor_message_post(channel=chat.channel, visitor=visitor, client_id=f"q-{i}", text=f"more {i}")
+    with django_assert_num_queries(2):
+        long = services.conversation_history(visitor=visitor)
+    assert (len(short), len(long)) == (2, 8)
