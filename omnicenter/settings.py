@@ -412,3 +412,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.string("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Web chat widget (channels_inbound/webchat, docs/channels/webchat.md) ----------------------
+WEBCHAT_AUTH_TIMEOUT = env.integer("WEBCHAT_AUTH_TIMEOUT", 5)  # seconds for the first frame
+WEBCHAT_TOKEN_MAX_AGE = env.integer("WEBCHAT_TOKEN_MAX_AGE", 30 * 86400)
+WEBCHAT_MAX_MESSAGE_CHARS = env.integer("WEBCHAT_MAX_MESSAGE_CHARS", 4000)
+WEBCHAT_ATTACHMENT_MAX_BYTES = env.integer("WEBCHAT_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024)
+WEBCHAT_RATE_VISITOR = env.integer("WEBCHAT_RATE_VISITOR", 20)  # messages per minute per visitor
+WEBCHAT_RATE_IP = env.integer("WEBCHAT_RATE_IP", 60)  # messages per minute per IP address
+WEBCHAT_RATE_SESSIONS_IP = env.integer("WEBCHAT_RATE_SESSIONS_IP", 30)  # new visitor tokens per minute per IP

@@ -54,6 +54,7 @@ urlpatterns = [
     re_path(r"^webhooks/telegram/(?P<key>[\w-]+)/?$", telegram_views.webhook, name="telegram-webhook"),
     path("webhooks/twilio/", include(twilio_urls.webhook_urlpatterns)),
     path("api/v1/", include(twilio_urls.api_urlpatterns)),
+    path("", include("channels_inbound.webchat.urls")),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
