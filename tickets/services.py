@@ -468,7 +468,10 @@ def ticket_mark_seen(*, ticket: Ticket, user: User) -> None:
     from tickets.models import Mention, TicketSeen
 
     now = timezone.now()
-    TicketSeen.objects.update_or_create(user=user, ticket=ticket, defaults={"seen_at": now})
+    TicketSeen.objects.bulk_create(  # one upsert, first visit or not
+        [TicketSeen(user=user, ticket=ticket, seen_at=now)],
+        update_conflicts=True, unique_fields=["user", "ticket"], update_fields=["seen_at"],
+    )
     Mention.objects.filter(user=user, ticket=ticket, seen_at__isnull=True).update(seen_at=now)
 
 
