@@ -175,8 +175,20 @@ def _filter_choices(request) -> dict:
         "teams": Team.objects.order_by("name") if roles.is_supervisor(request.user)
         else Team.objects.filter(pk__in=selectors.team_ids_of(request.user)).order_by("name"),
         "channel_kinds": Channel.Kind.choices,
-        "agents": _agents(),
+        "agents": _agents() if roles.is_supervisor(request.user)
+        else _agents().filter(teams__in=selectors.team_ids_of(request.user)).distinct(),
     }
+
+
+def _assignees(request, ticket: Ticket) -> list:
+    """Whom the assignee select offers: supervisors anyone; an agent themself (and whoever holds
+    the ticket now), which is all the service lets them choose."""
+    if roles.is_supervisor(request.user):
+        return list(_agents())
+    people = {request.user.pk: request.user}
+    if ticket.assignee_id and ticket.assignee is not None:
+        people[ticket.assignee_id] = ticket.assignee
+    return list(people.values())
 
 
 def _agents():
@@ -237,9 +249,10 @@ def _pane_context(request, ticket: Ticket, composer: ComposerForm | None = None,
         "selected_target": composer["target"].value() or default_target,
         "last_entry": last_entry,
         "collision": collision,
-        "update_form": TicketUpdateForm(initial={
-            "status": ticket.status, "priority": ticket.priority, "team": ticket.team_id, "assignee": ticket.assignee_id,
-        }),
+        "statuses": Ticket.Status.choices,
+        "priorities": Ticket.Priority.choices,
+        "all_teams": list(Team.objects.order_by("name")),
+        "assignees": _assignees(request, ticket),
         "can_supervise": roles.is_supervisor(request.user),
         "customer": ticket.customer,
         **_customer_context(request, ticket.customer, exclude_ticket=ticket),
