@@ -67,6 +67,8 @@ class Ticket(models.Model):
     tags = models.ManyToManyField(Tag, blank=True, related_name="tickets", verbose_name=_("tags"))
     # A message on a closed ticket opens a new one that points back here.
     follow_up_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="follow_ups")
+    # Set on a ticket merged into another (tickets/workspace_services.ticket_merge); it is closed.
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
@@ -366,3 +368,77 @@ class NpsResponse(models.Model):
 
     def __str__(self) -> str:
         return f"NPS {self.score} from {self.customer_id}"
+# --- Agent workspace (issue 6): canned responses, read markers, mentions, presence -----------------
+
+class CannedResponse(models.Model):
+    """A reusable answer, found by typing `/` in the composer. No owner: shared with everyone.
+
+    The body may hold {{customer.first_name}}, {{customer.name}}, {{agent.name}} and
+    {{ticket.number}}; they are replaced as plain text (no template language)."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="canned_responses",
+        verbose_name=_("owner"), help_text=_("Empty: shared with every agent."),
+    )
+    title = models.CharField(_("title"), max_length=100)
+    body = models.TextField(_("text"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("canned response")
+        verbose_name_plural = _("canned responses")
+        ordering = ["title", "pk"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class TicketSeen(models.Model):
+    """When an agent last looked at a ticket: newer messages make it unread for them."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="+")
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "ticket"], name="ticket_seen_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} saw #{self.ticket_id}"
+
+
+class Mention(models.Model):
+    """An @mention of an agent in an internal note."""
+
+    entry = models.ForeignKey(TimelineEntry, on_delete=models.CASCADE, related_name="mentions")
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="mentions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mentions")
+    created_at = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["entry", "user"], name="mention_unique")]
+        indexes = [models.Index(fields=["user", "seen_at"])]
+
+    def __str__(self) -> str:
+        return f"@{self.user_id} on #{self.ticket_id}"
+
+
+class AgentPresence(models.Model):
+    class Status(models.TextChoices):
+        ONLINE = "online", _("Online")
+        AWAY = "away", _("Away")
+        OFFLINE = "offline", _("Offline")
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="presence")
+    status = models.CharField(_("presence"), max_length=10, choices=Status.choices, default=Status.OFFLINE)
+    # Set by hand (kept until changed by hand) rather than by activity.
+    manual = models.BooleanField(default=False)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("presence")
+        verbose_name_plural = _("presence")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.status}"
