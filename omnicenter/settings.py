@@ -348,7 +348,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Several models have a `kind` choice field; name the channel's one so the schema stays stable.
-    "ENUM_NAME_OVERRIDES": {"ChannelKindEnum": "channels_inbound.models.Channel.Kind"},
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelKindEnum": "channels_inbound.models.Channel.Kind",
+        "TicketStatusEnum": "tickets.models.Ticket.Status",
+        "ArticleStatusEnum": "knowledge.models.Article.Status",
+    },
 }
 
 # Country assumed for phone numbers written without a +country code (ISO 3166 alpha-2, e.g. "PL");
