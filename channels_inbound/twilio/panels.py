@@ -40,9 +40,23 @@ def ticket_panel_context(request, ticket: Ticket) -> dict | None:
     }
 
 
+def customer_panel_context(request, customer) -> dict | None:
+    """Call buttons on the customer's profile (the ticket page has its own Phone panel)."""
+    from channels_inbound.twilio.views import voice_channel_for_tokens
+
+    match = getattr(request, "resolver_match", None)
+    if match is None or match.url_name != "customer-detail":
+        return None
+    phones = list(customer.identities.filter(kind=Identity.Kind.PHONE, verified=True).order_by("pk"))
+    if not phones or voice_channel_for_tokens() is None:
+        return None
+    return {"phones": phones}
+
+
 def register() -> None:
-    from tickets.panels import register_ticket_panel
+    from tickets.panels import register_customer_panel, register_ticket_panel
 
     register_ticket_panel("twilio/_ticket_panel.html", context=ticket_panel_context, order=30)
+    register_customer_panel("twilio/_customer_panel.html", context=customer_panel_context, order=30)
 
 

@@ -95,3 +95,21 @@ def test_an_opt_out_shows_on_the_panel(client, people, sms_channel, twilio_post,
     html = page(client, people.agent_a, TimelineEntry.objects.get().ticket)
     assert "Opted out of SMS" in html
     assert "data-sms-segments" in html
+
+
+def test_the_customer_profile_has_call_buttons_with_browser_calling(client, people, voice_channel):
+    from tests.factories import IdentityFactory
+
+    IdentityFactory(customer=people.customer, kind="phone", value=CUSTOMER_PHONE)
+    client.force_login(people.supervisor)
+    html = client.get(f"/app/customers/{people.customer.pk}/").content.decode()
+    assert f'data-call-number="{CUSTOMER_PHONE}"' in html and 'id="customer-phone-panel"' in html
+
+
+def test_no_call_buttons_without_browser_calling(client, people):
+    from tests.factories import IdentityFactory
+
+    IdentityFactory(customer=people.customer, kind="phone", value=CUSTOMER_PHONE)
+    client.force_login(people.supervisor)
+    html = client.get(f"/app/customers/{people.customer.pk}/").content.decode()
+    assert "data-call-number" not in html
