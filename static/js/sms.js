@@ -21,7 +21,8 @@ export function segments(text) {
 
 const counter = document.querySelector("[data-sms-segments]");
 const box = document.querySelector("[data-composer-text]");
-if (counter && box) {
+// A composer that counts segments itself (data-sms-count, knowing the chosen channel) wins.
+if (counter && box && !document.querySelector("[data-sms-count]")) {
   const update = () => {
     const result = segments(box.value);
     counter.textContent = counter.dataset.label
