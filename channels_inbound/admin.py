@@ -30,7 +30,8 @@ class ChannelAdminForm(forms.ModelForm):
         if not isinstance(raw, dict):
             self.add_error("settings", _("Settings must be a JSON object."))
             return data
-        serializer = adapter.settings_serializer(data=raw)
+        # Editing: stored secrets are not shown, so settings left out keep their stored values.
+        serializer = adapter.settings_serializer(data=raw, partial=bool(self.instance.pk))
         if not serializer.is_valid():
             self.add_error("settings", str(dict(serializer.errors)))
         unknown = set(raw) - set(serializer.fields)

@@ -121,6 +121,16 @@ class Adapter:
     def webhook_urls(self, channel: Channel) -> dict[str, str]:
         return {}
 
+    def channel_created(self, channel: Channel) -> None:
+        """Runs after the creating transaction commits (e.g. enqueue the provider's webhook
+        registration). Must not call the provider itself: it runs in the admin's request."""
+        return None
+
+    def test_connection(self, channel: Channel) -> tuple[bool, str] | None:
+        """The kind's "test connection": (ok, readable message that never echoes secrets), or None
+        when there is nothing to test."""
+        return None
+
     #: whether send_text works for this kind (portal sign-in codes, survey and status links)
     can_send_text: ClassVar[bool] = False
 

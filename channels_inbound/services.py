@@ -46,6 +46,7 @@ def channel_create(
         kind=kind, name=name, settings=settings_data, default_team=default_team,
         secrets_encrypted=crypto.encrypt_json(stored_secrets),
     )
+    transaction.on_commit(lambda: adapter.channel_created(channel), robust=True)
     return channel, generated
 
 
@@ -90,6 +91,10 @@ def channel_test_connection(*, channel: Channel) -> tuple[bool, str]:
         from channels_inbound.twilio.messaging import connection_test
 
         return connection_test(channel=channel)
+    adapter = registry.adapter_for(channel.kind)
+    result = adapter.test_connection(channel) if adapter else None
+    if result is not None:
+        return result
     return True, _("Nothing to test for this kind of channel.")
 
 
