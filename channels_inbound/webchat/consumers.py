@@ -116,6 +116,8 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         }.get(kind)
         if kind == "ping":
             await self.send_json({"type": "pong"})
+        elif kind == "oversized":
+            await self._error("too_large", _("That is too large to send."))
         elif handler is None:
             await self._error("bad_request", _("Unknown frame type."))
         else:
