@@ -163,15 +163,21 @@ async def scenario(args, base: str, key: str, cookies: list[str], server_pid: in
     results: dict = {}
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=50)) as client:
         warm = [await run.visitor(client, i) for i in range(10)]
-        await asyncio.sleep(1)
-        before = rss_kb(server_pid)
         sockets = []
-        for start in range(0, args.visitors, 50):
-            sockets += await asyncio.gather(*(run.visitor(client, i) for i in range(start, min(start + 50, args.visitors))))
-        await asyncio.sleep(2)
-        after = rss_kb(server_pid)
-        results["idle"] = {"connections": args.visitors, "rss_before_kb": before, "rss_after_kb": after,
-                           "kb_per_connection": round((after - before) / args.visitors, 1)}
+
+        async def open_visitors(upto: int) -> int:
+            for start in range(len(sockets), upto, 50):
+                sockets.extend(await asyncio.gather(*(run.visitor(client, i) for i in range(start, min(start + 50, upto)))))
+            await asyncio.sleep(2)
+            return rss_kb(server_pid)
+
+        # The slope between half and all of the sockets: fixed costs that the first connections
+        # trigger (the thread pool's database connections, allocator arenas) are left out.
+        half = await open_visitors(args.visitors // 2)
+        full = await open_visitors(args.visitors)
+        added = args.visitors - args.visitors // 2
+        results["idle"] = {"connections": args.visitors, "rss_half_kb": half, "rss_full_kb": full,
+                           "kb_per_connection": round((full - half) / added, 1)}
         common.log(f"memory: {results['idle']['kb_per_connection']} KB per idle authenticated widget socket")
 
         common.log(f"first message of each of {args.visitors} visitors (opens their tickets)")
@@ -202,8 +208,11 @@ async def scenario(args, base: str, key: str, cookies: list[str], server_pid: in
                         busy.discard(index)
                 yield job
 
+        meter = common.CpuMeter({"asgi server": lambda: [server_pid]})
+        meter.start()
         sent_rate, completed_rate = await open_loop(args.rate, args.duration, jobs())
         await asyncio.sleep(2)  # the last events reach the agents
+        cpu = {name: round(value, 2) for name, value in meter.stop().items()}
         results["load"] = {
             "target_rate": args.rate, "sent_rate": round(sent_rate, 1), "completed_rate": round(completed_rate, 1),
             "messages": len(run.acks),
@@ -211,6 +220,7 @@ async def scenario(args, base: str, key: str, cookies: list[str], server_pid: in
             "agent_first_ms": {"p50": pct(run.first, 0.5), "p99": pct(run.first, 0.99), "n": len(run.first)},
             "agent_all_ms": {"p50": pct(run.fanout, 0.5), "p99": pct(run.fanout, 0.99), "n": len(run.fanout)},
             "ack_ms": {"p50": pct(run.acks, 0.5), "p99": pct(run.acks, 0.99)},
+            "cpu_seconds": cpu,
         }
         stop.set()
         for ws, _token in sockets + warm:
@@ -224,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--visitors", type=int, default=500, help="widget sockets (default 500)")
     parser.add_argument("--rate", type=float, default=100, help="visitor messages/s in the measured run (default 100)")
     parser.add_argument("--duration", type=float, default=15, help="seconds of the measured run (default 15)")
+    parser.add_argument("--ws", default="auto", choices=["auto", "websockets", "websockets-sansio"],
+                        help="uvicorn's websocket implementation (default auto, as deployed)")
     parser.add_argument("--json", type=Path, default=RESULTS, help=f"results file (default {RESULTS})")
     args = parser.parse_args(argv)
     common.stop_on_sigterm()
@@ -255,10 +267,10 @@ def main(argv: list[str] | None = None) -> int:
         port = common.free_port()
         server = common.start_service(stack, "omnicenter-uvicorn", [
             UVICORN, "omnicenter.asgi:application", "--host", common.HOST, "--port", str(port),
-            "--log-level", "warning", "--no-access-log"], env=env, log_dir=LOG_DIR)
+            "--log-level", "warning", "--no-access-log", "--ws", args.ws], env=env, log_dir=LOG_DIR)
         base = f"http://{common.HOST}:{port}"
         common.wait_http(base + "/healthz", service=server)
-        results.update(asyncio.run(scenario(args, base, key, cookies, server.process.pid, tickets_of)))
+        results.update(common.run_async(scenario(args, base, key, cookies, server.process.pid, tickets_of)))
     load = results["load"]
     print(json.dumps({"idle": results["idle"], "load": load}, indent=2))
     common.write_json(args.json, results)
