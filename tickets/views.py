@@ -141,6 +141,8 @@ def _list_context(request, state: dict, *, page: int = 1, pages: int = 1) -> dic
         "state": state,
         "state_query": _state_query(state),
         "now": timezone.now(),
+        # /app/tickets/<n>/ built by concatenation: one reverse() per list, not three per row.
+        "tickets_url": reverse("ticket-detail", args=[0]).removesuffix("0/"),
     }
 
 

@@ -291,13 +291,14 @@ def test_bulk_assign_status_and_tag(people, tickets, client):
     client.post("/app/bulk/", {"ids": ids, "action": "assign", "value": str(people.agent_a.pk)})
     client.post("/app/bulk/", {"ids": ids, "action": "priority", "value": "high"})
     client.post("/app/bulk/", {"ids": ids, "action": "tag", "value": "refunds"})
+    client.post("/app/bulk/", {"ids": ids, "action": "team", "value": str(people.team_b.pk)})
     response = client.post("/app/bulk/", {"ids": ids, "action": "status", "value": "pending", "state": "view=mine"})
 
     assert response.status_code == 302 and response["Location"] == "/app/?view=mine"
     for key in ("unassigned", "urgent"):
         t = Ticket.objects.get(pk=tickets[key].pk)
-        assert (t.assignee, t.priority, t.status, list(t.tags.values_list("name", flat=True))) == (
-            people.agent_a, "high", "pending", ["refunds"])
+        assert (t.assignee, t.priority, t.status, t.team, list(t.tags.values_list("name", flat=True))) == (
+            people.agent_a, "high", "pending", people.team_b, ["refunds"])
 
 
 def test_bulk_is_all_or_nothing(people, tickets, client):
