@@ -616,3 +616,14 @@ def test_the_board_costs_the_same_queries_for_more_teams_and_agents(people, tick
         team = TeamFactory(name=f"Extra {i}")
         UserFactory(username=f"extra{i}", role="agent", teams=[team])
     assert count_queries(client, "/app/board/") == few
+
+
+def test_the_embedded_mode_search_fallback_finds_the_same_tickets(people, tickets, monkeypatch):
+    # SQLite has no full-text search here: the fallback (LIKE on the whole term) runs on any database.
+    class NotPostgres:
+        vendor = "sqlite"
+
+    monkeypatch.setattr(inbox, "connection", NotPostgres())
+    found = inbox.ticket_list(people.agent_a, "all", {"q": "smoke every"})
+    assert list(found) == [tickets["mine"]]
+    assert list(inbox.ticket_list(people.agent_a, "all", {"q": "confidential"})) == []
