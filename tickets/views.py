@@ -25,7 +25,7 @@ from omnicenter.errors import DomainError
 from tickets import inbox, selectors, services
 from tickets.email_display import entries_for_display
 from tickets.forms import BulkForm, CannedResponseForm, ComposerForm, TicketUpdateForm
-from tickets.models import AgentPresence, Attachment, CannedResponse, Team, Ticket
+from tickets.models import AgentPresence, Attachment, CannedResponse, SavedView, Team, Ticket
 
 
 def staff_required(view):
@@ -152,6 +152,8 @@ def _views_context(request, state: dict) -> dict:
         "views": [(v, counts.get(v.key)) for v in inbox.VIEWS],
         "state": state,
         "unseen_mentions": inbox.unseen_mentions(request.user),
+        "saved_views": list(SavedView.objects.filter(Q(owner__isnull=True) | Q(owner=request.user))),
+        "current_query": _state_query(state),
     }
 
 
@@ -638,3 +640,30 @@ def queue_board(request):
     template = "tickets/board.html#board" if _is_fragment(request, "board") else "tickets/board.html"
     response = render(request, template, context)
     return _with_etag(request, response) if _is_fragment(request, "board") else response
+
+
+# --- saved views --------------------------------------------------------------------------------------
+
+@require_POST
+@staff_required
+def saved_view_create(request):
+    query = request.POST.get("query", "")[:2000]
+    try:
+        services.saved_view_save(by=request.user, name=request.POST.get("name", ""), folder=request.POST.get("folder", ""),
+                                 query=query, shared=bool(request.POST.get("shared")))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("View saved."))
+    return redirect(reverse("app-home") + "?" + query.lstrip("?"))
+
+
+@require_POST
+@staff_required
+def saved_view_delete(request, saved_id: int):
+    saved = get_object_or_404(SavedView.objects.filter(Q(owner__isnull=True) | Q(owner=request.user)), pk=saved_id)
+    try:
+        services.saved_view_delete(saved=saved, by=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect("app-home")

@@ -627,3 +627,32 @@ def test_the_embedded_mode_search_fallback_finds_the_same_tickets(people, ticket
     found = inbox.ticket_list(people.agent_a, "all", {"q": "smoke every"})
     assert list(found) == [tickets["mine"]]
     assert list(inbox.ticket_list(people.agent_a, "all", {"q": "confidential"})) == []
+
+
+def test_saved_views_personal_and_shared_in_folders(people, tickets, client):
+    from tickets.models import SavedView
+
+    client.force_login(people.agent_a)
+    client.post("/app/saved-views/", {"name": "Urgent ones", "folder": "Triage",
+                                      "query": "view=open&priority=urgent&evil=1&view=bogus"})
+    refused = client.post("/app/saved-views/", {"name": "For all", "query": "view=open", "shared": "on"})
+    assert "Only supervisors create shared views." in flash(refused)
+    client.force_login(people.supervisor)
+    client.post("/app/saved-views/", {"name": "Pending everywhere", "query": "view=pending", "shared": "on"})
+
+    mine = SavedView.objects.get(name="Urgent ones")
+    assert (mine.owner, mine.folder, mine.query) == (people.agent_a, "Triage", "view=open&priority=urgent")
+    html = get(client, people.agent_a, "/app/", fragment="views")
+    assert "Urgent ones" in html and "Triage" in html and "Pending everywhere" in html
+    assert "Urgent ones" not in get(client, people.agent_b, "/app/", fragment="views")
+    assert listed(get(client, people.agent_a, "/app/?" + mine.query + "&fragment=list"), tickets) == ["urgent"]
+
+    client.force_login(people.agent_a)
+    shared = SavedView.objects.get(name="Pending everywhere")
+    client.post(f"/app/saved-views/{shared.pk}/delete/")
+    assert SavedView.objects.filter(pk=shared.pk).exists()
+    client.force_login(people.agent_b)
+    assert client.post(f"/app/saved-views/{mine.pk}/delete/").status_code == 404
+    client.force_login(people.agent_a)
+    client.post(f"/app/saved-views/{mine.pk}/delete/")
+    assert not SavedView.objects.filter(pk=mine.pk).exists()
