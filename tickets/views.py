@@ -216,11 +216,15 @@ def ticket_list(request):
     return render(request, "tickets/workspace.html", context)
 
 
+WINDOWED_KINDS = ("whatsapp", "messenger", "instagram")
+
+
 def _reply_targets(ticket: Ticket) -> tuple[list[dict], str]:
     """Every (channel, identity) pair a reply could go to, and the default (reply_target)."""
     from channels_inbound import registry
 
     identities = [i for i in ticket.customer.identities.all() if i.verified]
+    now = timezone.now()
     options = []
     for channel in Channel.objects.filter(is_active=True).order_by("kind", "name"):
         adapter = registry.adapter_for(channel.kind)
@@ -229,7 +233,16 @@ def _reply_targets(ticket: Ticket) -> tuple[list[dict], str]:
             continue
         for identity in identities:
             if identity.kind in kinds:
-                options.append({"value": f"{channel.pk}:{identity.pk}", "channel": channel, "identity": identity})
+                preference = next((p for p in identity.preferences.all() if p.channel_kind == channel.kind), None)
+                window = None
+                if channel.kind in WINDOWED_KINDS:
+                    # Per-channel constraint: free-form replies only inside the customer-service window.
+                    expires = preference.window_expires_at if preference else None
+                    window = expires if expires and expires > now else "closed"
+                options.append({
+                    "value": f"{channel.pk}:{identity.pk}", "channel": channel, "identity": identity, "window": window,
+                    "opted_out": bool(preference and preference.opted_out_at),
+                })
     try:
         channel, identity = services.reply_target(ticket)
         default = f"{channel.pk}:{identity.pk}"
@@ -284,7 +297,9 @@ def _customer_context(request, customer: Customer, exclude_ticket: Ticket | None
 def _ticket_for_pane(request, ticket_id: int) -> Ticket:
     ticket = selectors.ticket_for_agent(request.user, ticket_id)
     # The sidebar reads the customer's identities and organization: fetched with the ticket.
-    ticket.customer = Customer.objects.select_related("organization").prefetch_related("identities").get(pk=ticket.customer_id)
+    ticket.customer = (
+        Customer.objects.select_related("organization").prefetch_related("identities__preferences").get(pk=ticket.customer_id)
+    )
     return ticket
 
 
@@ -666,4 +681,8 @@ def saved_view_delete(request, saved_id: int):
         services.saved_view_delete(saved=saved, by=request.user)
     except DomainError as exc:
         messages.error(request, exc.message)
+    if request.htmx:
+        # The button carries no form (a CSRF token would change the views fragment's ETag on
+        # every render): htmx sends the token in a header, and the page reloads.
+        return HttpResponse(status=204, headers={"HX-Refresh": "true"})
     return redirect("app-home")

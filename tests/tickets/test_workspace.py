@@ -654,5 +654,8 @@ def test_saved_views_personal_and_shared_in_folders(people, tickets, client):
     client.force_login(people.agent_b)
     assert client.post(f"/app/saved-views/{mine.pk}/delete/").status_code == 404
     client.force_login(people.agent_a)
-    client.post(f"/app/saved-views/{mine.pk}/delete/")
+    views = client.get("/app/", {"fragment": "views"})
+    assert client.get("/app/", {"fragment": "views"}, HTTP_IF_NONE_MATCH=views["ETag"]).status_code == 304
+    deleted = client.post(f"/app/saved-views/{mine.pk}/delete/", HTTP_HX_REQUEST="true")
+    assert deleted.status_code == 204 and deleted["HX-Refresh"] == "true"
     assert not SavedView.objects.filter(pk=mine.pk).exists()
