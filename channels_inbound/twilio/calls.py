@@ -36,7 +36,7 @@ from tickets.models import CallbackRequest, Ticket, TimelineEntry
 
 FINAL_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 CALLBACK_ACTION = "callback_requested"
-CALLBACK_TAG = "callback"  # tickets.inbox.CALLBACK_TAG: the workspace's "Callbacks due" view
+CALLBACK_TAG = "callback"  # a visible label; "Callbacks due" itself lists open CallbackRequest rows
 
 
 def _claim(channel: Channel, caller: str, call_sid: str):

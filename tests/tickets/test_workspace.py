@@ -90,13 +90,19 @@ def test_the_counts_are_shown_next_to_the_views(people, tickets, client):
     assert '<span class="count" data-count="mine">1</span>' in html
 
 
-def test_callbacks_due_lists_open_tickets_tagged_callback(people, tickets):
-    services.ticket_set_tags(ticket=tickets["unassigned"], tags=["callback"], by=people.agent_a)
-    services.ticket_set_tags(ticket=tickets["solved"], tags=["callback"], by=people.agent_a)
+def test_callbacks_due_lists_tickets_with_a_callback_request_not_done_yet(people, tickets):
+    from django.utils import timezone
+
+    from tickets.models import CallbackRequest
+
+    due = CallbackRequest.objects.create(ticket=tickets["unassigned"], phone="+48601234567", preferred_at=timezone.now())
+    CallbackRequest.objects.create(ticket=tickets["solved"], phone="+48601234567", preferred_at=timezone.now(),
+                                   done_at=timezone.now())
+    services.ticket_set_tags(ticket=tickets["mine"], tags=["callback"], by=people.agent_a)  # a tag alone is not a request
 
     shown = list(inbox.ticket_list(people.agent_a, "callbacks", {}))
 
-    assert shown == [tickets["unassigned"]]
+    assert shown == [due.ticket]
     assert inbox.view_counts(people.agent_a)["callbacks"] == 1
 
 
