@@ -97,7 +97,9 @@ def _tsquery(language: str, q: str, *, any_word: bool = False) -> tuple[str, lis
         terms = [w for w in words if len(w) > 2]
     else:
         return "websearch_to_tsquery(%s::regconfig, %s)", [cfg, q]
-    return "to_tsquery(%s::regconfig, %s)", [cfg, (" | " if any_word else " & ").join(terms) or "''"]
+    if not terms:  # only short words ("Hi", "ok?"): to_tsquery would reject an empty query
+        return "", []
+    return "to_tsquery(%s::regconfig, %s)", [cfg, (" | " if any_word else " & ").join(terms)]
 
 
 def _search_postgres(translations: QuerySet[Translation], q: str, language: str, any_word: bool) -> QuerySet[Translation]:
@@ -111,6 +113,8 @@ def _search_postgres(translations: QuerySet[Translation], q: str, language: str,
     """
     # Only constant SQL is formatted in; the query text always travels as a parameter.
     tsq, params = _tsquery(language, q, any_word=any_word)
+    if not tsq:
+        return translations.none()
     folded = fold(q)
     hits = RawSQL(  # noqa: S611
         f"SELECT id FROM knowledge_translation WHERE language = %s AND search_vector @@ {tsq} "  # noqa: S608

@@ -76,6 +76,12 @@ def test_suggestions_from_a_whole_message_match_any_of_its_words(russian):
     assert titles(message, "ru", any_word=True)[0] == "Как отследить заказ"
 
 
+@pytest.mark.parametrize("message", ["Hi", "ok?", "Hi :)"])
+def test_suggestions_from_a_message_of_short_words_only_find_nothing_instead_of_failing(russian, message):
+    assert titles(message, "en", any_word=True) == []
+    assert titles(message, "ru", any_word=True) == []
+
+
 def test_fallback_search_used_on_sqlite_matches_word_starts_and_ranks_titles_first(russian):
     found = [t.title for t in search._search_fallback(Translation.objects.filter(language="ru"), "заказы")]
     assert found == ["Как отследить заказ", "Отмена покупки"]
