@@ -16,3 +16,6 @@ class ChannelsInboundConfig(AppConfig):
         from channels_inbound.twilio import panels as twilio_panels
 
         twilio_panels.register()
+        from channels_inbound.webchat import surveys as webchat_surveys
+
+        webchat_surveys.connect()

@@ -34,12 +34,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 Kind = SurveyInvitation.Kind
 
-_inline_senders: dict[str, Callable[[SurveyInvitation], None]] = {}
+_inline_senders: dict[str, Callable[[SurveyInvitation], bool]] = {}
 
 
-def register_inline_survey(channel_kind: str, sender: Callable[[SurveyInvitation], None]) -> None:
+def register_inline_survey(channel_kind: str, sender: Callable[[SurveyInvitation], bool]) -> None:
     """A channel that asks surveys itself (webchat: inline in the widget). `sender(invitation)`
-    shows the question; the answer comes back through `csat_rate` / `nps_answer`."""
+    shows the question and returns True, or returns False (the customer is not there right now)
+    and the invitation goes out as a link instead; the answer comes back through `csat_rate`."""
     _inline_senders[channel_kind] = sender
 
 
@@ -139,8 +140,7 @@ def survey_invitation_send(*, invitation_id: int, final_attempt: bool = True) ->
         return finish("skipped", "no identity to ask")
     if _opted_out(identity, channel.kind if channel else "email"):
         return finish("skipped", "opted out")
-    if channel is not None and channel.kind in _inline_senders:
-        _inline_senders[channel.kind](invitation)
+    if channel is not None and channel.kind in _inline_senders and _inline_senders[channel.kind](invitation):
         return finish("inline")
     with translation.override(invitation.customer.language or None):
         subject, text = (_csat_text if invitation.kind == Kind.CSAT else _nps_text)(invitation)

@@ -334,7 +334,8 @@ def test_a_survey_is_shown_inline_and_the_rating_reaches_the_survey_hook(asgi_se
     from channels_inbound.webchat import services
 
     answers = []
-    services.survey_answer_handlers.append(lambda **kw: answers.append(kw))
+    handlers = list(services.survey_answer_handlers)
+    services.survey_answer_handlers[:] = [lambda **kw: answers.append(kw)]
     try:
         token = new_token(asgi_server, chat.channel)
         ws, _ready = signed_in(asgi_server, chat.channel, token)
@@ -348,7 +349,7 @@ def test_a_survey_is_shown_inline_and_the_rating_reaches_the_survey_hook(asgi_se
         ws.send(json.dumps({"type": "survey_answer", "id": "s-1", "rating": 4}))
         frame(ws, "survey_thanks")
     finally:
-        services.survey_answer_handlers.clear()
+        services.survey_answer_handlers[:] = handlers
     [answer] = answers
     assert (answer["survey_id"], answer["rating"], answer["identity"].value) == ("s-1", 4, visitor_id)
     ws.close()
