@@ -34,6 +34,7 @@ from catalog.models import Product, ProductText, SearchWord
 MAX_HITS = 200
 MAX_QUERY_LENGTH = 200
 MAX_QUERY_WORDS = 8
+CANDIDATES = 500  # rows read per language and branch (names, names and descriptions)
 
 FTS_CONFIGS = {"en": "english", "ru": "russian", "pl": "simple"}
 
@@ -87,16 +88,28 @@ def generated_column_sql() -> str:
     return f"CASE language {cases} ELSE {_vector_sql('simple')} END"
 
 
+def name_vector_sql(config: str) -> str:
+    """The indexed expression of names alone (partial GIN indexes of migration 0002)."""
+    return f"to_tsvector('{config}'::regconfig, name)"
+
+
 def _pg_sql(include_inactive: bool) -> str:
     # Only constants of this module are formatted in; the query text is always a parameter.
+    # Each branch reads at most CANDIDATES rows: a query word found in most descriptions would
+    # otherwise rank tens of thousands of rows. Name matches get their own branch, so they are
+    # found first and rank above description matches however common the word is.
     parts = []
     for language, config in FTS_CONFIGS.items():
         tsquery = f"(websearch_to_tsquery('{config}'::regconfig, %(q)s) || websearch_to_tsquery('{config}'::regconfig, %(fixed)s))"
         parts.append(
-            f"SELECT product_id, ts_rank(search_vector, {tsquery}) * 4 AS score "  # noqa: S608
-            f"FROM catalog_producttext WHERE language = '{language}' AND search_vector @@ {tsquery}"
+            f"(SELECT product_id, 2 + ts_rank(search_vector, {tsquery}) AS score FROM catalog_producttext "  # noqa: S608
+            f"WHERE language = '{language}' AND {name_vector_sql(config)} @@ {tsquery} LIMIT {CANDIDATES})"
         )
-    parts.append("SELECT id, 1 + similarity(sku, %(q)s) AS score FROM catalog_product WHERE sku %% %(q)s")
+        parts.append(
+            f"(SELECT product_id, ts_rank(search_vector, {tsquery}) AS score FROM catalog_producttext "  # noqa: S608
+            f"WHERE language = '{language}' AND search_vector @@ {tsquery} LIMIT {CANDIDATES})"
+        )
+    parts.append("(SELECT id, 1 + similarity(sku, %(q)s) AS score FROM catalog_product WHERE sku %% %(q)s LIMIT 50)")
     parts.append("SELECT id, 5 AS score FROM catalog_product WHERE upper(sku) = upper(%(q)s)")
     status = "" if include_inactive else "WHERE p.status = 'active'"
     union = " UNION ALL ".join(parts)
