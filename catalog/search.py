@@ -11,7 +11,8 @@ PostgreSQL, in two statements:
    ``english`` and ``russian`` stem; Polish, which PostgreSQL cannot stem, uses ``simple`` (the
    word correction above then brings inflected Polish forms to a catalog word). Both the query and
    its corrected form are searched. Names weigh more than descriptions (weights A and B). SKUs
-   match exactly (case-insensitive) or by trigram similarity.
+   match exactly or by prefix (case-insensitive), and SKU-like queries (one word with a digit)
+   also by trigram similarity.
 
 The tsvector is a stored generated column of ``catalog_producttext`` that exists on PostgreSQL only
 (migration ``0002_catalog_search``), with one partial GIN index per language.
@@ -93,7 +94,11 @@ def name_vector_sql(config: str) -> str:
     return f"to_tsvector('{config}'::regconfig, name)"
 
 
-def _pg_sql(include_inactive: bool) -> str:
+def looks_like_sku(query: str) -> bool:
+    return " " not in query and any(c.isdigit() for c in query)
+
+
+def _pg_sql(include_inactive: bool, sku_like: bool) -> str:
     # Only constants of this module are formatted in; the query text is always a parameter.
     # Each branch reads at most CANDIDATES rows: a query word found in most descriptions would
     # otherwise rank tens of thousands of rows. Name matches get their own branch, so they are
@@ -109,8 +114,11 @@ def _pg_sql(include_inactive: bool) -> str:
             f"(SELECT product_id, ts_rank(search_vector, {tsquery}) AS score FROM catalog_producttext "  # noqa: S608
             f"WHERE language = '{language}' AND search_vector @@ {tsquery} LIMIT {CANDIDATES})"
         )
-    parts.append("(SELECT id, 1 + similarity(sku, %(q)s) AS score FROM catalog_product WHERE sku %% %(q)s LIMIT 50)")
     parts.append("SELECT id, 5 AS score FROM catalog_product WHERE upper(sku) = upper(%(q)s)")
+    parts.append("(SELECT id, 3 AS score FROM catalog_product WHERE upper(sku) LIKE %(sku_prefix)s LIMIT 50)")
+    if sku_like:
+        # Trigram similarity over SKUs that share a pattern reads many rows: only for SKU-like queries.
+        parts.append("(SELECT id, 1 + similarity(sku, %(q)s) AS score FROM catalog_product WHERE sku %% %(q)s LIMIT 50)")
     status = "" if include_inactive else "WHERE p.status = 'active'"
     union = " UNION ALL ".join(parts)
     return (
@@ -142,7 +150,9 @@ def search_product_ids(query: str, *, include_inactive: bool = False, limit: int
     if connection.vendor == "postgresql":
         fixed = corrected_query(query)
         with connection.cursor() as cursor:
-            cursor.execute(_pg_sql(include_inactive), {"q": query, "fixed": fixed, "limit": limit})
+            prefix = query.upper().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            cursor.execute(_pg_sql(include_inactive, looks_like_sku(query)),
+                           {"q": query, "fixed": fixed, "sku_prefix": prefix, "limit": limit})
             return [row[0] for row in cursor.fetchall()]
     return _fallback(query, include_inactive=include_inactive, limit=limit)
 

@@ -34,7 +34,7 @@ FORWARD = [
         for language, config in (("en", "english"), ("ru", "russian"), ("pl", "simple"))
     ],
     "CREATE INDEX catalog_product_sku_trgm ON catalog_product USING gin (sku gin_trgm_ops)",
-    "CREATE INDEX catalog_product_sku_upper ON catalog_product (upper(sku))",
+    "CREATE INDEX catalog_product_sku_upper ON catalog_product (upper(sku) text_pattern_ops)",
     # GiST: the closest word is found by index order (word <-> query), with no threshold scan.
     "CREATE INDEX catalog_searchword_trgm ON catalog_searchword USING gist (word gist_trgm_ops)",
 ]
