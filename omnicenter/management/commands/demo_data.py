@@ -519,6 +519,7 @@ class Command(BaseCommand):
                     ) % summary))
         else:
             self.stdout.write(_("Demo data is already loaded; nothing changed."))
+        self._catalog(demo_emails)
         self._print_logins(created_users)
         self._print_api_channel(api_channel)
 
@@ -625,6 +626,16 @@ class Command(BaseCommand):
         TimelineEntry.objects.bulk_update(entries, ["created_at"], batch_size=500)
         Customer.objects.bulk_update(customers, ["created_at", "updated_at"], batch_size=500)
         return {"customers": len(customers), "tickets": len(tickets), "entries": len(entries)}
+
+    def _catalog(self, demo_emails: list[str]) -> None:
+        """The demo catalog (catalog/demo.py), with products owned by the demo customers."""
+        from catalog.demo import load_demo_catalog
+
+        customers = list(Customer.objects.filter(identities__kind=Identity.Kind.EMAIL, identities__value__in=demo_emails).distinct())
+        with transaction.atomic():
+            summary = load_demo_catalog(customers=customers) if customers else None
+        if summary:
+            self.stdout.write(self.style.SUCCESS(_("Demo catalog created: %(products)s products, %(owned)s owned by customers.") % summary))
 
     def _print_logins(self, created_users: set[str] | None) -> None:
         users = {
