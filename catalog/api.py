@@ -28,6 +28,8 @@ CHANNEL_HELP = _("Channel kind (sms, whatsapp, webchat, email, portal, web...): 
 
 
 class ProductSerializer(serializers.ModelSerializer):
+    # A plain string: the ticket "status" enum already owns the name StatusEnum in the schema.
+    status = serializers.CharField(read_only=True, help_text=_("draft, active or retired"))
     category = serializers.SerializerMethodField()
     name = serializers.SerializerMethodField()
     text = serializers.SerializerMethodField()
