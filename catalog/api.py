@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from django.db.models import Q
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, permissions, serializers, viewsets
@@ -36,10 +37,12 @@ class ProductSerializer(serializers.ModelSerializer):
     served = serializers.SerializerMethodField(help_text=_("Which translation and variant this response serves."))
     translations = serializers.SerializerMethodField()
     prices = serializers.SerializerMethodField()
+    images = serializers.SerializerMethodField()
 
     class Meta:
         model = Product
-        fields = ["id", "sku", "kind", "status", "category", "name", "text", "served", "translations", "prices", "updated_at"]
+        fields = ["id", "sku", "kind", "status", "category", "name", "text", "served", "translations", "prices", "images",
+                  "updated_at"]
 
     def _served(self, obj) -> selectors.ServedText:
         cache = self.context.setdefault("_served", {})
@@ -66,6 +69,11 @@ class ProductSerializer(serializers.ModelSerializer):
 
     def get_translations(self, obj) -> list[str]:
         return [text.language for text in obj.texts.all()]
+
+    def get_images(self, obj) -> list[dict]:
+        request = self.context.get("request")
+        return [{"url": request.build_absolute_uri(reverse("catalog-image", args=[image.pk])) if request else "",
+                 "alt": image.alt} for image in obj.images.all()]
 
     def get_prices(self, obj) -> list[dict]:
         return [{"market": p.market, "currency": p.currency, "amount": format(p.amount, "f")} for p in obj.prices.all()]
