@@ -1,6 +1,6 @@
 """Product search for agents, bots and the API.
 
-PostgreSQL, in two statements:
+PostgreSQL, one statement in two steps:
 
 1. Typos are corrected word by word against the vocabulary of the catalog (``SearchWord``, every
    word of the product texts): a query word that is not a catalog word becomes the most similar
@@ -68,12 +68,14 @@ def search_words_rebuild(batch: int = 5000) -> int:
     return len(words)
 
 
+# One round trip: the corrected query is a CTE of the search statement (each round trip costs more
+# than the correction itself on a busy machine).
 _CORRECT_SQL = """
 SELECT coalesce(string_agg(coalesce(
     (SELECT sw.word FROM catalog_searchword sw WHERE sw.word = q.w),
     (SELECT c.word FROM (SELECT sw.word, sw.word <-> q.w AS distance FROM catalog_searchword sw
                          ORDER BY sw.word <-> q.w, sw.word LIMIT 1) c WHERE c.distance <= %(max_distance)s),
-    q.w), ' ' ORDER BY q.n), '')
+    q.w), ' ' ORDER BY q.n), '') AS fixed
 FROM unnest(%(words)s::text[]) WITH ORDINALITY AS q(w, n)
 """
 
@@ -105,7 +107,8 @@ def _pg_sql(include_inactive: bool, sku_like: bool) -> str:
     # found first and rank above description matches however common the word is.
     parts = []
     for language, config in FTS_CONFIGS.items():
-        tsquery = f"(websearch_to_tsquery('{config}'::regconfig, %(q)s) || websearch_to_tsquery('{config}'::regconfig, %(fixed)s))"
+        tsquery = (f"(websearch_to_tsquery('{config}'::regconfig, %(q)s) || "  # noqa: S608
+                   f"websearch_to_tsquery('{config}'::regconfig, (SELECT fixed FROM corrected)))")
         parts.append(
             f"(SELECT product_id, 2 + ts_rank(search_vector, {tsquery}) AS score FROM catalog_producttext "  # noqa: S608
             f"WHERE language = '{language}' AND {name_vector_sql(config)} @@ {tsquery} LIMIT {CANDIDATES})"
@@ -122,7 +125,8 @@ def _pg_sql(include_inactive: bool, sku_like: bool) -> str:
     status = "" if include_inactive else "WHERE p.status = 'active'"
     union = " UNION ALL ".join(parts)
     return (
-        f"WITH hits AS MATERIALIZED (SELECT product_id, sum(score) AS score FROM ({union}) h GROUP BY product_id) "  # noqa: S608
+        f"WITH corrected AS MATERIALIZED ({_CORRECT_SQL.strip()}), "  # noqa: S608
+        f"hits AS MATERIALIZED (SELECT product_id, sum(score) AS score FROM ({union}) h GROUP BY product_id) "
         f"SELECT hits.product_id FROM hits JOIN catalog_product p ON p.id = hits.product_id {status} "
         "ORDER BY hits.score DESC, p.sku LIMIT %(limit)s"
     )
@@ -148,11 +152,12 @@ def search_product_ids(query: str, *, include_inactive: bool = False, limit: int
     if not query:
         return []
     if connection.vendor == "postgresql":
-        fixed = corrected_query(query)
+        words = [w.casefold() for w in WORD_RE.findall(query)][:MAX_QUERY_WORDS]
         with connection.cursor() as cursor:
             prefix = query.upper().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             cursor.execute(_pg_sql(include_inactive, looks_like_sku(query)),
-                           {"q": query, "fixed": fixed, "sku_prefix": prefix, "limit": limit})
+                           {"q": query, "words": words, "max_distance": 1 - MIN_WORD_SIMILARITY,
+                            "sku_prefix": prefix, "limit": limit})
             return [row[0] for row in cursor.fetchall()]
     return _fallback(query, include_inactive=include_inactive, limit=limit)
 
