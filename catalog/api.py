@@ -79,10 +79,16 @@ class ProductSerializer(serializers.ModelSerializer):
         return [{"market": p.market, "currency": p.currency, "amount": format(p.amount, "f")} for p in obj.prices.all()]
 
 
+class ProductPagination(Pagination):
+    # Bots and agents read the best few hits; each product costs about 0.3 ms of CPU to serialize,
+    # so 20 rather than the project's 50 by default (`?page_size=` still goes up to 200).
+    page_size = 20
+
+
 class ProductViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [CatalogReader]
     serializer_class = ProductSerializer
-    pagination_class = Pagination
+    pagination_class = ProductPagination
 
     def get_queryset(self):
         queryset = selectors.products_with_texts()
