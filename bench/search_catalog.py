@@ -200,13 +200,9 @@ def main(argv: list[str]) -> int:
 
         pg_ms = []
         for query, _language in mix:
-            clean = search._clean(query)
-            words = [w.casefold() for w in search.WORD_RE.findall(clean)][:search.MAX_QUERY_WORDS]
-            prefix = clean.upper().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            statement, params = search.pg_statement(search._clean(query))
             with connection.cursor() as cursor:
-                cursor.execute("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + search._pg_sql(False, search.looks_like_sku(clean)),
-                               {"q": clean, "words": words, "max_distance": 1 - search.MIN_WORD_SIMILARITY,
-                                "sku_prefix": prefix, "limit": search.MAX_HITS})
+                cursor.execute("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + statement, params)
                 plan = cursor.fetchone()[0]
                 plan = json.loads(plan) if isinstance(plan, str) else plan
                 pg_ms.append(plan[0]["Execution Time"])

@@ -146,18 +146,22 @@ def corrected_query(query: str) -> str:
         return cursor.fetchone()[0]
 
 
+def pg_statement(query: str, *, include_inactive: bool = False, limit: int = MAX_HITS) -> tuple[str, dict]:
+    """The PostgreSQL search statement and its parameters for a cleaned query (bench/ runs it too)."""
+    words = [w.casefold() for w in WORD_RE.findall(query)][:MAX_QUERY_WORDS]
+    prefix = query.upper().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    params = {"q": query, "words": words, "max_distance": 1 - MIN_WORD_SIMILARITY, "sku_prefix": prefix, "limit": limit}
+    return _pg_sql(include_inactive, looks_like_sku(query)), params
+
+
 def search_product_ids(query: str, *, include_inactive: bool = False, limit: int = MAX_HITS) -> list[int]:
     """Ids of the products matching ``query``, best first."""
     query = _clean(query)
     if not query:
         return []
     if connection.vendor == "postgresql":
-        words = [w.casefold() for w in WORD_RE.findall(query)][:MAX_QUERY_WORDS]
         with connection.cursor() as cursor:
-            prefix = query.upper().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            cursor.execute(_pg_sql(include_inactive, looks_like_sku(query)),
-                           {"q": query, "words": words, "max_distance": 1 - MIN_WORD_SIMILARITY,
-                            "sku_prefix": prefix, "limit": limit})
+            cursor.execute(*pg_statement(query, include_inactive=include_inactive, limit=limit))
             return [row[0] for row in cursor.fetchall()]
     return _fallback(query, include_inactive=include_inactive, limit=limit)
 
