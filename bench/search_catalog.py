@@ -117,15 +117,20 @@ def load(count: int) -> None:
         cursor.execute("VACUUM ANALYZE catalog_productprice")
 
 
-def query_mix(count: int, products: int, rng: random.Random) -> list[tuple[str, str]]:
+def query_mix(count: int, skus: list[str], rng: random.Random) -> list[tuple[str, str]]:
+    """Half fixed words and phrases (with typos), a quarter real SKUs (one in five mistyped), a
+    quarter single product words in a random language."""
     mix = []
     while len(mix) < count:
         kind = len(mix) % 4
         if kind < 2:
             mix.append(rng.choice(QUERIES_FIXED))
         elif kind == 2:
-            n = rng.randrange(products)
-            mix.append((f"{PREFIXES[n % len(PREFIXES)]}-{n:06d}", "en"))  # a whole SKU (prefix may not match: approximate)
+            sku = rng.choice(skus)
+            if rng.random() < 0.2:
+                position = rng.randrange(4, len(sku))
+                sku = sku[:position] + str((int(sku[position]) + 1) % 10) + sku[position + 1:]
+            mix.append((sku.lower() if rng.random() < 0.3 else sku, "en"))
         else:
             noun = rng.choice(NOUNS)
             language = rng.choice(["en", "ru", "pl"])
@@ -177,7 +182,10 @@ def main(argv: list[str]) -> int:
         client.force_login(agent)
 
         rng = random.Random(SEED)
-        mix = query_mix(args.queries, args.products, rng)
+        from catalog.models import Product
+
+        skus = list(Product.objects.order_by("?").values_list("sku", flat=True)[:1000])
+        mix = query_mix(args.queries, skus, rng)
         for query, language in mix[:30]:  # warm caches and connections, not counted
             search.search_product_ids(query)
             client.get("/api/v1/catalog/products/", {"q": query, "lang": language})

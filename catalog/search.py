@@ -120,8 +120,12 @@ def _pg_sql(include_inactive: bool, sku_like: bool) -> str:
     parts.append("SELECT id, 5 AS score FROM catalog_product WHERE upper(sku) = upper(%(q)s)")
     parts.append("(SELECT id, 3 AS score FROM catalog_product WHERE upper(sku) LIKE %(sku_prefix)s LIMIT 50)")
     if sku_like:
-        # Trigram similarity over SKUs that share a pattern reads many rows: only for SKU-like queries.
-        parts.append("(SELECT id, 1 + similarity(sku, %(q)s) AS score FROM catalog_product WHERE sku %% %(q)s LIMIT 50)")
+        # Trigram similarity over SKUs that share a pattern reads many rows, so only when no SKU
+        # starts with the query (a one-time filter PostgreSQL checks before scanning).
+        parts.append(
+            "(SELECT id, 1 + similarity(sku, %(q)s) AS score FROM catalog_product WHERE sku %% %(q)s AND NOT EXISTS "
+            "(SELECT 1 FROM catalog_product e WHERE upper(e.sku) LIKE %(sku_prefix)s) LIMIT 50)"
+        )
     status = "" if include_inactive else "WHERE p.status = 'active'"
     union = " UNION ALL ".join(parts)
     return (
