@@ -79,11 +79,13 @@ MARKET_FOR_LANGUAGE = {"pl": "PL", "ru": "RU", "en": "GB"}
 PLAN_SKU = {"Basic": "PLAN-BASIC", "Plus": "PLAN-PLUS", "Business": "PLAN-BUSINESS"}
 
 
-def load_demo_catalog(*, customers, seed: int = 42) -> dict[str, int] | None:
+def demo_catalog_loaded() -> bool:
+    return Product.objects.filter(sku__in=[row[0] for row in PRODUCTS]).exists()
+
+
+def load_demo_catalog(*, customers, seed: int = 42) -> dict[str, int]:
     """Write the demo catalog; give ``customers`` (demo customers) their plan, a router and a market.
-    Returns counts, or None when the demo catalog is already there."""
-    if Product.objects.filter(sku__in=[row[0] for row in PRODUCTS]).exists():
-        return None
+    Call it when ``demo_catalog_loaded()`` is false."""
     rng = random.Random(seed)
     categories = {name: Category.objects.get_or_create(name=name)[0] for name in sorted({row[2] for row in PRODUCTS})}
     products = Product.objects.bulk_create([

@@ -92,7 +92,7 @@ def generated_column_sql() -> str:
 
 
 def name_vector_sql(config: str) -> str:
-    """The indexed expression of names alone (partial GIN indexes of migration 0002)."""
+    """The indexed expression of names alone (partial GIN indexes of migration 0003)."""
     return f"to_tsvector('{config}'::regconfig, name)"
 
 

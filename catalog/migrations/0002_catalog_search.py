@@ -1,7 +1,7 @@
 """PostgreSQL search for the catalog (catalog/search.py queries these exact names).
 
-A stored generated tsvector column (names weight A, descriptions B) on catalog_producttext in the text-search configuration of
-each row's language (english, russian, simple for Polish), one partial GIN index per language on it and one on the names alone,
+A stored generated tsvector column on catalog_producttext in the text-search configuration of
+each row's language (english, russian, simple for Polish), one partial GIN index per language,
 and pg_trgm indexes on SKUs and on the search vocabulary. Django's model does not know the
 column: PostgreSQL computes it on every insert and update. On SQLite this migration does nothing.
 """
@@ -28,13 +28,8 @@ FORWARD = [
         f"CREATE INDEX catalog_text_fts_{language} ON catalog_producttext USING gin (search_vector) WHERE language = '{language}'"
         for language in ("en", "ru", "pl")
     ],
-    *[
-        f"CREATE INDEX catalog_text_name_fts_{language} ON catalog_producttext "
-        f"USING gin (to_tsvector('{config}'::regconfig, name)) WHERE language = '{language}'"
-        for language, config in (("en", "english"), ("ru", "russian"), ("pl", "simple"))
-    ],
     "CREATE INDEX catalog_product_sku_trgm ON catalog_product USING gin (sku gin_trgm_ops)",
-    "CREATE INDEX catalog_product_sku_upper ON catalog_product (upper(sku) text_pattern_ops)",
+    "CREATE INDEX catalog_product_sku_upper ON catalog_product (upper(sku))",
     # GiST: the closest word is found by index order (word <-> query), with no threshold scan.
     "CREATE INDEX catalog_searchword_trgm ON catalog_searchword USING gist (word gist_trgm_ops)",
 ]
@@ -43,7 +38,6 @@ BACKWARD = [
     "DROP INDEX IF EXISTS catalog_product_sku_upper",
     "DROP INDEX IF EXISTS catalog_product_sku_trgm",
     *[f"DROP INDEX IF EXISTS catalog_text_fts_{language}" for language in ("en", "ru", "pl")],
-    *[f"DROP INDEX IF EXISTS catalog_text_name_fts_{language}" for language in ("en", "ru", "pl")],
     "ALTER TABLE catalog_producttext DROP COLUMN IF EXISTS search_vector",
 ]
 

@@ -629,13 +629,16 @@ class Command(BaseCommand):
 
     def _catalog(self, demo_emails: list[str]) -> None:
         """The demo catalog (catalog/demo.py), with products owned by the demo customers."""
-        from catalog.demo import load_demo_catalog
+        from catalog.demo import demo_catalog_loaded, load_demo_catalog
 
+        if demo_catalog_loaded():
+            return  # one query when everything is there
         customers = list(Customer.objects.filter(identities__kind=Identity.Kind.EMAIL, identities__value__in=demo_emails).distinct())
+        if not customers:
+            return
         with transaction.atomic():
-            summary = load_demo_catalog(customers=customers) if customers else None
-        if summary:
-            self.stdout.write(self.style.SUCCESS(_("Demo catalog created: %(products)s products, %(owned)s owned by customers.") % summary))
+            summary = load_demo_catalog(customers=customers)
+        self.stdout.write(self.style.SUCCESS(_("Demo catalog created: %(products)s products, %(owned)s owned by customers.") % summary))
 
     def _print_logins(self, created_users: set[str] | None) -> None:
         users = {
