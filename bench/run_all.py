@@ -22,6 +22,7 @@ PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "py
 # (name, script): each prints its own figures and exits non-zero when a check fails.
 BENCHMARKS = [
     ("ingest (with the floor)", "bench/ingest.py"),
+    ("catalog search", "bench/search_catalog.py"),
 ]
 
 

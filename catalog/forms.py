@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from catalog.models import TEXT_LANGUAGES, Category, Offer, OwnedProduct, Product, Rule
+from catalog.models import TEXT_LANGUAGES, Offer, OwnedProduct, Product, Rule
 from customers.models import Customer
 
 LANGUAGES = [code for code, _name in TEXT_LANGUAGES]
@@ -119,10 +119,8 @@ class ProductForm(forms.Form):
                 for language in LANGUAGES}
 
     def values(self) -> dict:
-        name = self.cleaned_data["category"].strip()
-        category = Category.objects.get_or_create(name=name)[0] if name else None
         return {"sku": self.cleaned_data["sku"], "kind": self.cleaned_data["kind"], "status": self.cleaned_data["status"],
-                "source_language": self.cleaned_data["source_language"], "category": category}
+                "source_language": self.cleaned_data["source_language"], "category_name": self.cleaned_data["category"]}
 
 
 class RuleForm(forms.Form):

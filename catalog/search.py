@@ -1,6 +1,6 @@
 """Product search for agents, bots and the API.
 
-PostgreSQL, in two statements:
+PostgreSQL, one statement in two steps:
 
 1. Typos are corrected word by word against the vocabulary of the catalog (``SearchWord``, every
    word of the product texts): a query word that is not a catalog word becomes the most similar
@@ -11,7 +11,8 @@ PostgreSQL, in two statements:
    ``english`` and ``russian`` stem; Polish, which PostgreSQL cannot stem, uses ``simple`` (the
    word correction above then brings inflected Polish forms to a catalog word). Both the query and
    its corrected form are searched. Names weigh more than descriptions (weights A and B). SKUs
-   match exactly (case-insensitive) or by trigram similarity.
+   match exactly or by prefix (case-insensitive), and SKU-like queries (one word with a digit)
+   also by trigram similarity.
 
 The tsvector is a stored generated column of ``catalog_producttext`` that exists on PostgreSQL only
 (migration ``0002_catalog_search``), with one partial GIN index per language.
@@ -34,6 +35,7 @@ from catalog.models import Product, ProductText, SearchWord
 MAX_HITS = 200
 MAX_QUERY_LENGTH = 200
 MAX_QUERY_WORDS = 8
+CANDIDATES = 500  # rows read per language and branch (names, names and descriptions)
 
 FTS_CONFIGS = {"en": "english", "ru": "russian", "pl": "simple"}
 
@@ -66,12 +68,14 @@ def search_words_rebuild(batch: int = 5000) -> int:
     return len(words)
 
 
+# One round trip: the corrected query is a CTE of the search statement (each round trip costs more
+# than the correction itself on a busy machine).
 _CORRECT_SQL = """
 SELECT coalesce(string_agg(coalesce(
     (SELECT sw.word FROM catalog_searchword sw WHERE sw.word = q.w),
     (SELECT c.word FROM (SELECT sw.word, sw.word <-> q.w AS distance FROM catalog_searchword sw
                          ORDER BY sw.word <-> q.w, sw.word LIMIT 1) c WHERE c.distance <= %(max_distance)s),
-    q.w), ' ' ORDER BY q.n), '')
+    q.w), ' ' ORDER BY q.n), '') AS fixed
 FROM unnest(%(words)s::text[]) WITH ORDINALITY AS q(w, n)
 """
 
@@ -87,21 +91,46 @@ def generated_column_sql() -> str:
     return f"CASE language {cases} ELSE {_vector_sql('simple')} END"
 
 
-def _pg_sql(include_inactive: bool) -> str:
+def name_vector_sql(config: str) -> str:
+    """The indexed expression of names alone (partial GIN indexes of migration 0003)."""
+    return f"to_tsvector('{config}'::regconfig, name)"
+
+
+def looks_like_sku(query: str) -> bool:
+    return " " not in query and any(c.isdigit() for c in query)
+
+
+def _pg_sql(include_inactive: bool, sku_like: bool) -> str:
     # Only constants of this module are formatted in; the query text is always a parameter.
+    # Each branch reads at most CANDIDATES rows: a query word found in most descriptions would
+    # otherwise rank tens of thousands of rows. Name matches get their own branch, so they are
+    # found first and rank above description matches however common the word is.
     parts = []
     for language, config in FTS_CONFIGS.items():
-        tsquery = f"(websearch_to_tsquery('{config}'::regconfig, %(q)s) || websearch_to_tsquery('{config}'::regconfig, %(fixed)s))"
+        tsquery = (f"(websearch_to_tsquery('{config}'::regconfig, %(q)s) || "  # noqa: S608
+                   f"websearch_to_tsquery('{config}'::regconfig, (SELECT fixed FROM corrected)))")
         parts.append(
-            f"SELECT product_id, ts_rank(search_vector, {tsquery}) * 4 AS score "  # noqa: S608
-            f"FROM catalog_producttext WHERE language = '{language}' AND search_vector @@ {tsquery}"
+            f"(SELECT product_id, 2 + ts_rank(search_vector, {tsquery}) AS score FROM catalog_producttext "  # noqa: S608
+            f"WHERE language = '{language}' AND {name_vector_sql(config)} @@ {tsquery} LIMIT {CANDIDATES})"
         )
-    parts.append("SELECT id, 1 + similarity(sku, %(q)s) AS score FROM catalog_product WHERE sku %% %(q)s")
+        parts.append(
+            f"(SELECT product_id, ts_rank(search_vector, {tsquery}) AS score FROM catalog_producttext "  # noqa: S608
+            f"WHERE language = '{language}' AND search_vector @@ {tsquery} LIMIT {CANDIDATES})"
+        )
     parts.append("SELECT id, 5 AS score FROM catalog_product WHERE upper(sku) = upper(%(q)s)")
+    parts.append("(SELECT id, 3 AS score FROM catalog_product WHERE upper(sku) LIKE %(sku_prefix)s LIMIT 50)")
+    if sku_like:
+        # Trigram similarity over SKUs that share a pattern reads many rows, so only when no SKU
+        # starts with the query (a one-time filter PostgreSQL checks before scanning).
+        parts.append(
+            "(SELECT id, 1 + similarity(sku, %(q)s) AS score FROM catalog_product WHERE sku %% %(q)s AND NOT EXISTS "
+            "(SELECT 1 FROM catalog_product e WHERE upper(e.sku) LIKE %(sku_prefix)s) LIMIT 50)"
+        )
     status = "" if include_inactive else "WHERE p.status = 'active'"
     union = " UNION ALL ".join(parts)
     return (
-        f"WITH hits AS MATERIALIZED (SELECT product_id, sum(score) AS score FROM ({union}) h GROUP BY product_id) "  # noqa: S608
+        f"WITH corrected AS MATERIALIZED ({_CORRECT_SQL.strip()}), "  # noqa: S608
+        f"hits AS MATERIALIZED (SELECT product_id, sum(score) AS score FROM ({union}) h GROUP BY product_id) "
         f"SELECT hits.product_id FROM hits JOIN catalog_product p ON p.id = hits.product_id {status} "
         "ORDER BY hits.score DESC, p.sku LIMIT %(limit)s"
     )
@@ -121,15 +150,22 @@ def corrected_query(query: str) -> str:
         return cursor.fetchone()[0]
 
 
+def pg_statement(query: str, *, include_inactive: bool = False, limit: int = MAX_HITS) -> tuple[str, dict]:
+    """The PostgreSQL search statement and its parameters for a cleaned query (bench/ runs it too)."""
+    words = [w.casefold() for w in WORD_RE.findall(query)][:MAX_QUERY_WORDS]
+    prefix = query.upper().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    params = {"q": query, "words": words, "max_distance": 1 - MIN_WORD_SIMILARITY, "sku_prefix": prefix, "limit": limit}
+    return _pg_sql(include_inactive, looks_like_sku(query)), params
+
+
 def search_product_ids(query: str, *, include_inactive: bool = False, limit: int = MAX_HITS) -> list[int]:
     """Ids of the products matching ``query``, best first."""
     query = _clean(query)
     if not query:
         return []
     if connection.vendor == "postgresql":
-        fixed = corrected_query(query)
         with connection.cursor() as cursor:
-            cursor.execute(_pg_sql(include_inactive), {"q": query, "fixed": fixed, "limit": limit})
+            cursor.execute(*pg_statement(query, include_inactive=include_inactive, limit=limit))
             return [row[0] for row in cursor.fetchall()]
     return _fallback(query, include_inactive=include_inactive, limit=limit)
 

@@ -52,6 +52,7 @@ def products_with_texts() -> QuerySet[Product]:
     return Product.objects.select_related("category").prefetch_related(
         Prefetch("texts", queryset=ProductText.objects.order_by("language")),
         Prefetch("prices", queryset=ProductPrice.objects.order_by("market", "currency")),
+        "images",
     )
 
 

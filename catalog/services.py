@@ -16,6 +16,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from catalog.models import (
+    Category,
     ChangeLog,
     ExclusiveGroup,
     Offer,
@@ -233,9 +234,14 @@ TEXT_FIELDS = ("name", "description", "short", "full")
 def product_save(*, product: Product | None, by, values: dict, texts: dict[str, dict] | None = None,
                  prices: list[dict] | None = None) -> Product:
     """Create (``product=None``) or change a product with its texts per language and, when
-    given, its complete price list (rows not listed are removed). Records every change."""
+    given, its complete price list (rows not listed are removed). ``values`` may name the
+    category by ``category_name``. Records every change."""
     creating = product is None
     product = product or Product()
+    if "category_name" in values:  # by name: created when new
+        values = dict(values)
+        name = (values.pop("category_name") or "").strip()[:120]
+        values["category"] = Category.objects.get_or_create(name=name)[0] if name else None
     sku = values.get("sku", product.sku)
     if Product.objects.filter(sku=sku).exclude(pk=product.pk).exists():
         raise CatalogError(_("A product with SKU %(sku)s already exists.") % {"sku": sku})

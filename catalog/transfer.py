@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from catalog import services
-from catalog.models import TEXT_LANGUAGES, Category, Product
+from catalog.models import TEXT_LANGUAGES, Product
 from catalog.selectors import products_with_texts
 
 LANGUAGES = [code for code, _name in TEXT_LANGUAGES]
@@ -245,17 +245,10 @@ def import_products(*, content: str, fmt: str, by, dry_run: bool) -> ImportRepor
         return report
     try:
         with transaction.atomic():
-            categories = {c.name: c for c in Category.objects.all()}
             for values in cleaned:
-                name = values.pop("category")
-                category = None
-                if name:
-                    category = categories.get(name) or Category.objects.create(name=name)
-                    categories[name] = category
-                services.product_save(
-                    product=existing.get(values["sku"]), by=by, texts=values.pop("texts"), prices=values.pop("prices"),
-                    values={**values, "category": category},
-                )
+                texts, prices = values.pop("texts"), values.pop("prices")
+                values["category_name"] = values.pop("category")
+                services.product_save(product=existing.get(values["sku"]), by=by, values=values, texts=texts, prices=prices)
             services.record_import(by=by, count=len(cleaned), fmt=fmt)
     except services.CatalogError as exc:
         report.errors.append((0, exc.message))

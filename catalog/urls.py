@@ -27,5 +27,6 @@ urlpatterns = [
     path("admin/catalog/export.csv", views.export, {"fmt": "csv"}, name="catalog-admin-export-csv"),
     path("admin/catalog/export.json", views.export, {"fmt": "json"}, name="catalog-admin-export-json"),
     path("admin/catalog/audit/", views.audit, name="catalog-admin-audit"),
+    path("catalog/images/<int:image_id>/", views.product_image, name="catalog-image"),
     path("catalog/search/<int:ticket_id>/", views.agent_search, name="catalog-agent-search"),
 ]

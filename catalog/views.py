@@ -3,12 +3,14 @@ product search panel. Views check and parse; catalog.services writes."""
 
 from __future__ import annotations
 
+import mimetypes
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch
-from django.http import HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,7 +26,7 @@ from catalog.forms import (
     ProductForm,
     RuleForm,
 )
-from catalog.models import ChangeLog, ExclusiveGroup, Offer, OwnedProduct, Product, Rule
+from catalog.models import ChangeLog, ExclusiveGroup, Offer, OwnedProduct, Product, ProductImage, Rule
 from customers.models import Customer
 from omnicenter import csp, roles
 from tickets import selectors as ticket_selectors
@@ -329,6 +331,21 @@ def export(request, fmt: str):
 def audit(request):
     page = Paginator(ChangeLog.objects.select_related("actor", "product"), 100).get_page(request.GET.get("page"))
     return render(request, "catalog/admin/audit.html", {"page": page})
+
+
+@require_GET
+def product_image(request, image_id: int):
+    """A product image: anyone may see those of active products (the portal and bots show them),
+    staff those of drafts and retired products too."""
+    image = get_object_or_404(ProductImage.objects.select_related("product"), pk=image_id)
+    if image.product.status != Product.Status.ACTIVE and not roles.is_agent(request.user):
+        raise Http404
+    content_type = mimetypes.guess_type(image.file.name)[0] or "application/octet-stream"
+    response = FileResponse(image.file.open("rb"), content_type=content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "public, max-age=300" if image.product.status == Product.Status.ACTIVE else "private, no-store"
+    return response
 
 
 # ---------------------------------------------------------------------------------------------

@@ -187,3 +187,35 @@ def test_agent_search_panel_serves_the_channel_variant_of_the_tickets_customer(c
 
     client.force_login(people.agent_b)  # not in the ticket's team
     assert client.get(f"/app/catalog/search/{ticket.pk}/", {"q": "роутер"}).status_code == 404
+
+
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d49444154789c6360000002000185d114090000000049454e44ae426082")
+
+
+def test_images_upload_and_are_served_to_everyone_only_for_active_products(client, people, api_as, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(people.admin)
+    bad = client.post("/app/admin/catalog/products/new/", {
+        **product_post(), "image": SimpleUploadedFile("x.svg", b"<svg/>", content_type="image/svg+xml")})
+    assert bad.status_code == 400 and "Upload a PNG, JPEG, WebP or GIF image" in bad.content.decode()
+    assert not Product.objects.exists()
+
+    client.post("/app/admin/catalog/products/new/", {
+        **product_post(), "image": SimpleUploadedFile("router.png", PNG, content_type="image/png"), "image_alt": "Front"})
+    product = Product.objects.get()
+    image = product.images.get()
+    url = f"/app/catalog/images/{image.pk}/"
+    api_image = api_as(people.agent_a).get(f"/api/v1/catalog/products/{product.pk}/").json()["images"]
+    assert api_image == [{"url": f"http://testserver{url}", "alt": "Front"}]
+
+    client.logout()
+    served = client.get(url)
+    assert served.status_code == 200 and b"".join(served.streaming_content) == PNG
+    assert served["Content-Type"] == "image/png" and served["X-Content-Type-Options"] == "nosniff"
+    Product.objects.update(status=Product.Status.DRAFT)
+    assert client.get(url).status_code == 404
+    client.force_login(people.agent_a)
+    assert client.get(url).status_code == 200

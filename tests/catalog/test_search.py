@@ -96,3 +96,9 @@ def test_the_sqlite_mode_scan_finds_names_skus_and_typos(catalog):
     assert skus(search._fallback("rtr-100", include_inactive=False, limit=10))[0] == "RTR-100"
     assert skus(search._fallback("МАРШРУТИЗАТОР", include_inactive=False, limit=10))[0] == "RTR-100"
     assert skus(search._fallback("smartfone", include_inactive=False, limit=10)) == ["PHN-3"]
+
+
+def test_sku_prefixes_match_and_like_wildcards_are_literal(catalog):
+    assert skus(search.search_product_ids("rtr-1")) == ["RTR-100"]
+    assert search.search_product_ids("%") == []
+    assert search.search_product_ids("_TR") == []

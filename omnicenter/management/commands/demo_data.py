@@ -520,6 +520,7 @@ class Command(BaseCommand):
         else:
             self.stdout.write(_("Demo data is already loaded; nothing changed."))
         self._knowledge()
+        self._catalog(demo_emails)
         self._print_logins(created_users)
         self._print_api_channel(api_channel)
 
@@ -634,6 +635,19 @@ class Command(BaseCommand):
         TimelineEntry.objects.bulk_update(entries, ["created_at"], batch_size=500)
         Customer.objects.bulk_update(customers, ["created_at", "updated_at"], batch_size=500)
         return {"customers": len(customers), "tickets": len(tickets), "entries": len(entries)}
+
+    def _catalog(self, demo_emails: list[str]) -> None:
+        """The demo catalog (catalog/demo.py), with products owned by the demo customers."""
+        from catalog.demo import demo_catalog_loaded, load_demo_catalog
+
+        if demo_catalog_loaded():
+            return  # one query when everything is there
+        customers = list(Customer.objects.filter(identities__kind=Identity.Kind.EMAIL, identities__value__in=demo_emails).distinct())
+        if not customers:
+            return
+        with transaction.atomic():
+            summary = load_demo_catalog(customers=customers)
+        self.stdout.write(self.style.SUCCESS(_("Demo catalog created: %(products)s products, %(owned)s owned by customers.") % summary))
 
     def _print_logins(self, created_users: set[str] | None) -> None:
         users = {
