@@ -128,7 +128,7 @@ def test_a_new_request_needs_a_description(anna_client, anna):
     assert Ticket.objects.count() == 1
 
 
-def test_suggestions_are_empty_until_the_knowledge_base_provides_them_and_deflections_are_counted(anna_client, anna):
+def test_without_matching_articles_there_are_no_suggestions_and_deflections_are_counted(anna_client, anna):
     assert anna_client.get("/portal/new/suggestions/", {"text": "kettle leaks"}).content.decode().strip() == ""
     response = anna_client.post("/portal/new/deflected/", {"article": "kb-42", "query": "kettle leaks"})
     assert response.status_code == 302
@@ -225,26 +225,34 @@ def test_signing_in_from_a_status_page_returns_to_that_ticket(client, people, an
     assert client.session["portal_next"] == ""
 
 
-# --- hooks for the knowledge base and the catalog (other branches) --------------------------------
+# --- the knowledge base and the catalog on the portal ----------------------------------------------
 
 
-@pytest.fixture
-def knowledge_and_catalog(monkeypatch):
-    """Stand-ins for `knowledge.selectors.suggest` and `catalog.selectors.products_of_customer`,
-    which the knowledge and catalog branches provide: the contract the portal relies on."""
-    import sys
-    import types
+def test_suggestions_come_from_published_public_articles_in_the_customers_language(anna_client, anna):
+    from knowledge.models import Article
+    from tests.knowledge.factories import ArticleFactory
 
-    knowledge = types.ModuleType("knowledge.selectors")
-    knowledge.suggest = lambda text, lang: [{"id": 42, "title": f"Leaking kettle ({lang})", "url": "/help/kettle/"}] if "kettle" in text else []
-    catalog = types.ModuleType("catalog.selectors")
-    catalog.products_of_customer = lambda customer: [f"Kettle KX-1 of {customer.display_name}"]
-    monkeypatch.setitem(sys.modules, "knowledge.selectors", knowledge)
-    monkeypatch.setitem(sys.modules, "catalog.selectors", catalog)
+    ArticleFactory(slug="leaking-kettle", title="Leaking kettle", body="What to do when your kettle leaks.")
+    ArticleFactory(slug="kettle-internal", title="Kettle returns (staff)", body="Internal kettle process.",
+                   visibility=Article.Visibility.INTERNAL)
+    ArticleFactory(slug="kettle-draft", title="Kettle draft", body="A kettle draft.", status=Article.Status.DRAFT)
+    ArticleFactory(slug="czajnik", language="pl", title="Cieknący czajnik", body="Czajnik cieknie.")
 
-
-def test_suggestions_and_products_come_from_the_other_apps_when_they_provide_them(anna_client, anna, knowledge_and_catalog):
     page = anna_client.get("/portal/new/suggestions/", {"text": "my kettle leaks"}).content.decode()
-    assert "Leaking kettle (en)" in page and 'href="/help/kettle/"' in page and 'name="article" value="42"' in page
+
+    assert "Leaking kettle" in page and 'href="/help/en/articles/leaking-kettle/"' in page
+    assert 'name="article" value="leaking-kettle"' in page
+    assert "staff" not in page and "draft" not in page and "czajnik" not in page.lower()
     assert anna_client.get("/portal/new/suggestions/", {"text": "toaster"}).content.decode().strip() == ""
-    assert "Kettle KX-1 of Anna Kowalska" in anna_client.get("/portal/").content.decode()
+
+
+def test_the_home_page_lists_the_customers_own_products_only(anna_client, anna, people):
+    from tests.catalog.factories import OwnedProductFactory, ProductFactory
+
+    OwnedProductFactory(customer=anna.ticket.customer, product=ProductFactory(name="Kettle KX-1"), reference="SN-1")
+    OwnedProductFactory(customer=people.other_customer, product=ProductFactory(name="Toaster T-9"))
+
+    page = anna_client.get("/portal/").content.decode()
+
+    assert "Kettle KX-1" in page and "SN-1" in page
+    assert "Toaster T-9" not in page

@@ -4,13 +4,12 @@ surviving profile). Anything else is a 404, never a 403: its existence is not di
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import TYPE_CHECKING
 
-from django.apps import apps
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer
@@ -101,46 +100,32 @@ def public_attachment(public_id: UUID, ticket_ids: QuerySet | list[int]) -> Atta
     return attachment
 
 
-def _optional(module: str, name: str, app_label: str):
-    """A function another app provides later (knowledge, catalog), or None while it does not."""
-    if not apps.is_installed(app_label):
-        return None
-    try:
-        return getattr(importlib.import_module(module), name, None)
-    except ImportError:
-        return None
+def article_suggestions(text: str, language: str) -> list[dict]:
+    """Published public help-center articles for what the customer is typing (deflection): the
+    knowledge base's search over any of the words, in the customer's language, at most five."""
+    from knowledge import search
+    from knowledge.selectors import readable_translations
 
-
-def article_suggestions(text: str, language: str) -> list:
-    """Knowledge-base articles for what the customer is typing: `knowledge.selectors.suggest(text,
-    lang)` once the knowledge branch provides it. Each item needs `id`, `title` and `url` (attributes
-    or keys)."""
-    suggest = _optional("knowledge.selectors", "suggest", "knowledge")
-    if suggest is None or len(text.strip()) < 3:
+    if len(text.strip()) < 3:
         return []
-    try:
-        return [_article(item) for item in list(suggest(text, language))[:5]]
-    except Exception:
-        logger.warning("knowledge suggestions failed", exc_info=True)
-        return []
+    found = search.search(readable_translations(None).select_related("article"), q=text, language=language,
+                          any_word=True)[:5]
+    return [
+        {"id": translation.article.slug, "title": translation.title,
+         "url": reverse("help-article", args=[translation.language, translation.article.slug])}
+        for translation in found
+    ]
 
 
-def _article(item) -> dict:
-    get = item.get if isinstance(item, dict) else lambda key, default="": getattr(item, key, default)
-    url = get("url", "") or (item.get_absolute_url() if hasattr(item, "get_absolute_url") else "")
-    return {"id": str(get("id", "") or get("pk", "")), "title": str(get("title", "")), "url": str(url)}
+def products_owned(customer: Customer) -> list[dict]:
+    """The customer's products from the catalog, named in their language."""
+    from catalog.selectors import owned_products, product_text_for
 
-
-def products_owned(customer: Customer) -> list:
-    """The customer's products once the catalog provides `catalog.selectors.products_of_customer`."""
-    products_of = _optional("catalog.selectors", "products_of_customer", "catalog")
-    if products_of is None:
-        return []
-    try:
-        return list(products_of(customer))
-    except Exception:
-        logger.warning("catalog products failed", exc_info=True)
-        return []
+    return [
+        {"name": product_text_for(owned.product, language=customer.language, channel="portal").name,
+         "reference": owned.reference, "status": owned.get_status_display(), "end_date": owned.end_date}
+        for owned in owned_products(customer)
+    ]
 
 
 def callbacks_due(tickets: QuerySet[Ticket], *, until=None) -> QuerySet:
