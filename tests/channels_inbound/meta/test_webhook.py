@@ -162,3 +162,15 @@ def test_the_apps_url_also_routes_its_instagram_account(post_meta, messenger, in
     entry = TimelineEntry.objects.get(direction="in")
     assert entry.channel == instagram.channel
     assert entry.identity.kind == "instagram"
+
+
+def test_a_body_above_the_limit_is_413_and_stores_nothing(post_meta, messenger, settings):
+    settings.INBOUND_MAX_BYTES = 100
+    assert post_meta(messenger, load("messenger_text.json")).status_code == 413
+    assert not InboundEvent.objects.exists()
+
+
+def test_a_signed_body_that_is_not_a_meta_payload_is_400(post_meta, messenger):
+    assert post_meta(messenger, b"[1, 2]").status_code == 400
+    assert post_meta(messenger, b"not json").status_code == 400
+    assert not InboundEvent.objects.exists()
