@@ -13,3 +13,6 @@ class ChannelsInboundConfig(AppConfig):
         from channels_inbound.email import anymail_hooks
 
         anymail_hooks.connect()
+        from channels_inbound.twilio import panels as twilio_panels
+
+        twilio_panels.register()

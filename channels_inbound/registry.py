@@ -6,7 +6,7 @@ import importlib
 
 from channels_inbound.base import Adapter
 
-PROVIDERS = ("api", "email", "meta", "telegram")
+PROVIDERS = ("api", "email", "meta", "telegram", "twilio", "webchat")
 _adapters: dict[str, Adapter] = {}
 
 

@@ -87,6 +87,10 @@ def channel_test_connection(*, channel: Channel) -> tuple[bool, str]:
         if not (channel.settings or {}).get("imap_host"):
             return True, _("No mailbox to poll: mail arrives through the ESP's inbound webhook.")
         return mailbox_test_connection(settings_data=channel.settings, password=channel.secret("imap_password"))
+    if channel.kind in (Channel.Kind.SMS, Channel.Kind.WHATSAPP, Channel.Kind.VOICE):
+        from channels_inbound.twilio.messaging import connection_test
+
+        return connection_test(channel=channel)
     adapter = registry.adapter_for(channel.kind)
     result = adapter.test_connection(channel) if adapter else None
     if result is not None:

@@ -13,6 +13,8 @@ def omnicenter(request) -> dict:
     role = roles.role_of(user) if user is not None else None
     return {
         "oc_role": ROLE_LABELS.get(role) if role else None,
+        "oc_role_code": role,
+        "oc_is_supervisor": role in (roles.SUPERVISOR, roles.ADMIN),
         "oc_websocket_url": settings.WEBSOCKET_URL,
         "oc_embedded": settings.EMBEDDED,
     }

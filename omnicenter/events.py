@@ -13,6 +13,11 @@ Event types and who receives them (choosing recipients is a security decision):
 | `timeline.appended` | a message, note, call or system entry is added | the ticket's team, assignee, supervisors |
 | `message.status` | an outbound message moves to sent, delivered, read, failed or unknown | the ticket's team, assignee, supervisors |
 
+Personal notices (`publish_personal`, agent group only): `mention` (an internal note mentions
+the agent) and `assigned` (a ticket was assigned to the agent): `{"type", "ticket", "version"}`.
+Collision hints (`viewing`, `typing`) go through `ticket.<id>` groups the consumer joins after
+checking the agent may see the ticket (tickets/consumers.py).
+
 Groups: `team.<id>` (members of a team), `agent.<user id>` (one person), `supervisors`
 (supervisors and admins), `session.<hash>` (control messages for one login session).
 """
@@ -124,3 +129,18 @@ def publish_session_closed(session_key: str) -> None:
 
 def publish_membership_changed(user_id: int) -> None:
     transaction.on_commit(lambda: send_now([agent_group(user_id)], {"type": "oc.refresh_groups"}), robust=True)
+
+
+PERSONAL_TYPES = ("mention", "assigned")
+
+
+def publish_personal(event_type: str, user_id: int, ticket: Ticket) -> None:
+    """A notice for one agent (mentioned, assigned), after commit."""
+    assert event_type in PERSONAL_TYPES, event_type
+    event = {"type": event_type, "ticket": ticket.pk, "version": ticket.version}
+    transaction.on_commit(lambda: send_now([agent_group(user_id)], {"type": "oc.event", "event": event}), robust=True)
+
+
+def ticket_watch_group(ticket_id: int) -> str:
+    """Agents who have a ticket open (collision detection: viewing, typing)."""
+    return f"ticket.{ticket_id}"

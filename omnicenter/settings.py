@@ -214,6 +214,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-outbound-messages": {"task": "channels_inbound.tasks.sweep_outbound_messages", "schedule": 60.0},
     "worker-heartbeat": {"task": "omnicenter.tasks.heartbeat", "schedule": 30.0},
     "poll-mailboxes": {"task": "channels_inbound.tasks.poll_mailboxes", "schedule": float(env.integer("EMAIL_POLL_INTERVAL", 60))},
+    "send-nps-surveys": {"task": "tickets.portal.tasks.send_nps_surveys", "schedule": float(env.integer("NPS_RUN_INTERVAL", 3600))},
 }
 
 # --- Auth, sessions, security ------------------------------------------------------------------
@@ -316,6 +317,10 @@ ANYMAIL = {
     }.items()
     if value
 }
+# Amazon SES posts through SNS, whose signature channels_inbound/email/sns.py checks: the signing
+# certificate must come from an SNS host, and the topic, when this list is set, must be one of these.
+AMAZON_SNS_CERT_URL_RE = r"https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[^?#]+\.pem"
+AMAZON_SNS_TOPIC_ARNS = env.string_list("AMAZON_SNS_TOPIC_ARNS")
 
 # --- REST API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -365,6 +370,40 @@ OUTBOUND_HTTP_TIMEOUT = env.integer("OUTBOUND_HTTP_TIMEOUT", 15)
 META_GRAPH_URL = env.string("META_GRAPH_URL", "https://graph.facebook.com/v21.0").rstrip("/")
 TELEGRAM_API_URL = env.string("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/")
 
+# --- Customer portal and surveys (docs/portal.md) ---------------------------------------------
+PORTAL_LINK_MINUTES = env.integer("PORTAL_LINK_MINUTES", 15)  # a magic link works this long, once
+PORTAL_CODE_MINUTES = env.integer("PORTAL_CODE_MINUTES", 10)  # an SMS code likewise
+PORTAL_CODE_ATTEMPTS = env.integer("PORTAL_CODE_ATTEMPTS", 5)  # wrong guesses before a code dies
+PORTAL_SIGNIN_PER_ADDRESS = env.integer("PORTAL_SIGNIN_PER_ADDRESS", 5)  # requests per address per window
+PORTAL_SIGNIN_PER_IP = env.integer("PORTAL_SIGNIN_PER_IP", 30)  # requests and code tries per IP per window
+PORTAL_SIGNIN_WINDOW = env.integer("PORTAL_SIGNIN_WINDOW", 900)  # seconds
+PORTAL_REOPEN_DAYS = env.integer("PORTAL_REOPEN_DAYS", 14)  # a solved ticket can be reopened this long
+PORTAL_STATUS_LINK_DAYS = env.integer("PORTAL_STATUS_LINK_DAYS", 60)  # status links in notifications
+SURVEY_LINK_DAYS = env.integer("SURVEY_LINK_DAYS", 30)  # CSAT and NPS answer links
+CSAT_CHANGE_DAYS = env.integer("CSAT_CHANGE_DAYS", 7)  # a rating can be changed this long after it was given
+# NPS: per channel kind, days between two NPS questions to one customer ("kind=days,..."; 0 or absent: never).
+NPS_SCHEDULE = {
+    kind.strip(): int(days)
+    for kind, _sep, days in (item.partition("=") for item in env.string_list("NPS_SCHEDULE", ["email=90"]))
+    if kind.strip() and days.strip().isdigit()
+}
+NPS_RECENT_CONTACT_DAYS = env.integer("NPS_RECENT_CONTACT_DAYS", 30)  # only customers who wrote this recently
+NPS_QUIET_DAYS = env.integer("NPS_QUIET_DAYS", 14)  # no NPS within this many days of any other survey
+NPS_BATCH = env.integer("NPS_BATCH", 200)
+
+# --- Twilio (channels_inbound/twilio, docs/channels/twilio.md) ----------------------------------
+# Where the SDK's REST calls and the account's media downloads go (a local stand-in in tests).
+# Credentials are only ever sent to this host.
+TWILIO_API_BASE_URL = env.string("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/")
+# Hosts Twilio's media URLs may redirect to (no credentials are sent there); "*." matches subdomains.
+TWILIO_MEDIA_HOSTS = env.string_list("TWILIO_MEDIA_HOSTS", ["*.twiliocdn.com", "*.twilio.com", "s3-external-1.amazonaws.com"])
+# Tests serve media from 127.0.0.1; everywhere else loopback and private addresses are refused.
+TWILIO_MEDIA_ALLOW_PRIVATE = env.boolean("TWILIO_MEDIA_ALLOW_PRIVATE", False)
+TWILIO_VOICE_TOKEN_TTL = env.integer("TWILIO_VOICE_TOKEN_TTL", 3600)
+# What agent pages may reach for browser calling (the Voice SDK's signalling, its ringtones).
+TWILIO_CSP_CONNECT = env.string_list("TWILIO_CSP_CONNECT", ["wss://*.twilio.com", "https://*.twilio.com"])
+TWILIO_CSP_MEDIA = env.string_list("TWILIO_CSP_MEDIA", ["https://sdk.twilio.com"])
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -373,3 +412,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.string("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Web chat widget (channels_inbound/webchat, docs/channels/webchat.md) ----------------------
+WEBCHAT_AUTH_TIMEOUT = env.integer("WEBCHAT_AUTH_TIMEOUT", 5)  # seconds for the first frame
+WEBCHAT_TOKEN_MAX_AGE = env.integer("WEBCHAT_TOKEN_MAX_AGE", 30 * 86400)
+WEBCHAT_MAX_MESSAGE_CHARS = env.integer("WEBCHAT_MAX_MESSAGE_CHARS", 4000)
+WEBCHAT_ATTACHMENT_MAX_BYTES = env.integer("WEBCHAT_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024)
+WEBCHAT_RATE_VISITOR = env.integer("WEBCHAT_RATE_VISITOR", 20)  # messages per minute per visitor
+WEBCHAT_RATE_IP = env.integer("WEBCHAT_RATE_IP", 60)  # messages per minute per IP address
+WEBCHAT_RATE_SESSIONS_IP = env.integer("WEBCHAT_RATE_SESSIONS_IP", 30)  # new visitor tokens per minute per IP

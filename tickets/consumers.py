@@ -47,6 +47,49 @@ def _groups_for(user) -> list[str]:
     return groups
 
 
+@database_sync_to_async
+def _may_see(user_id: int, ticket_id: int) -> bool:
+    from django.contrib.auth import get_user_model
+
+    from tickets.selectors import tickets_visible_to
+
+    user = get_user_model().objects.filter(pk=user_id).first()
+    return user is not None and tickets_visible_to(user).filter(pk=ticket_id).exists()
+
+
+@database_sync_to_async
+def _display_name(user_id: int) -> str:
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(pk=user_id).first()
+    return user.display_name if user else ""
+
+
+@database_sync_to_async
+def _presence_online(user_id: int) -> str:
+    """Connected: online, unless the agent set a status by hand. Returns the status now held."""
+    from django.contrib.auth import get_user_model
+
+    from tickets import services
+    from tickets.models import AgentPresence
+
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        return "offline"
+    services.presence_set(user=user, status="online", manual=False)
+    return AgentPresence.objects.filter(user=user).values_list("status", flat=True).first() or "online"
+
+
+@database_sync_to_async
+def _presence_touch(user_id: int) -> None:
+    from tickets import services
+
+    services.presence_touch(user_id=user_id)
+
+
+COLLISION_STATES = ("viewing", "typing", "left")
+
+
 class AgentConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -62,8 +105,11 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             return
         groups.append(events.session_group(session.session_key))
         await self._join(groups)
+        self.watching: int | None = None
+        self.display_name = await _display_name(user.pk)
         await self.accept()
         self.expiry_watch = asyncio.create_task(self._close_when_session_ends(session.session_key))
+        self.presence = await _presence_online(user.pk)
 
     async def _close_when_session_ends(self, session_key: str) -> None:
         # A logout closes the socket through its session group; an expiring session has no such
@@ -90,11 +136,55 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
                 await watch
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
+        await self._unwatch()
 
     async def receive_json(self, content, **kwargs) -> None:
-        # Clients only ping; anything they want comes over HTTP.
-        if isinstance(content, dict) and content.get("type") == "ping":
+        # Clients ping (presence) and say which ticket they have open and whether they type in it
+        # (collision detection); anything they want to read comes over HTTP.
+        if not isinstance(content, dict):
+            return
+        kind = content.get("type")
+        if kind == "hello":
+            await self.send_json({"type": "presence", "status": self.presence})
+        elif kind == "ping":
+            await _presence_touch(self.scope["user"].pk)
             await self.send_json({"type": "pong"})
+        elif kind == "watch":
+            await self._watch(content.get("ticket"))
+        elif kind == "typing" and self.watching is not None and content.get("ticket") == self.watching:
+            await self._tell_watchers("typing")
+        elif kind == "unwatch":
+            await self._unwatch()
+
+    async def _watch(self, ticket_id) -> None:
+        if not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
+            return
+        if ticket_id != self.watching:
+            await self._unwatch()
+            # The agent may only hear about tickets they may open (the same rule as the pages).
+            if not await _may_see(self.scope["user"].pk, ticket_id):
+                return
+            self.watching = ticket_id
+            await self.channel_layer.group_add(events.ticket_watch_group(ticket_id), self.channel_name)
+        await self._tell_watchers("viewing")
+
+    async def _unwatch(self) -> None:
+        if getattr(self, "watching", None) is None:
+            return
+        await self._tell_watchers("left")
+        await self.channel_layer.group_discard(events.ticket_watch_group(self.watching), self.channel_name)
+        self.watching = None
+
+    async def _tell_watchers(self, state: str) -> None:
+        await self.channel_layer.group_send(events.ticket_watch_group(self.watching), {
+            "type": "oc.collision", "from": self.channel_name, "ticket": self.watching,
+            "user": self.scope["user"].pk, "name": self.display_name, "state": state,
+        })
+
+    async def oc_collision(self, message: dict) -> None:
+        if message["from"] == self.channel_name or message["ticket"] != self.watching:
+            return
+        await self.send_json({key: message[key] for key in ("ticket", "user", "name", "state")} | {"type": "collision"})
 
     async def oc_event(self, message: dict) -> None:
         # An event is sent to each of its groups, and a socket in several of them (team, agent,
@@ -114,3 +204,6 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=UNAUTHORIZED)
             return
         await self._join([*groups, events.session_group(self.scope["session"].session_key)])
+        if self.watching is not None and not await _may_see(self.scope["user"].pk, self.watching):
+            await self.channel_layer.group_discard(events.ticket_watch_group(self.watching), self.channel_name)
+            self.watching = None

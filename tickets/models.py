@@ -67,6 +67,8 @@ class Ticket(models.Model):
     tags = models.ManyToManyField(Tag, blank=True, related_name="tickets", verbose_name=_("tags"))
     # A message on a closed ticket opens a new one that points back here.
     follow_up_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="follow_ups")
+    # Set on a ticket merged into another (tickets/workspace_services.ticket_merge); it is closed.
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
@@ -216,3 +218,227 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+
+# --- Customer portal and satisfaction surveys (tickets/portal/, docs/portal.md) --------------------
+
+
+class PortalLoginToken(models.Model):
+    """A magic link or a one-time code that signs a customer in to the portal once.
+
+    Only a hash is stored. The raw secret is kept encrypted (FIELD_ENCRYPTION_KEYS) in `outbox`
+    until the task that sends it has done so, because tasks take ids, never secrets.
+    """
+
+    class Kind(models.TextChoices):
+        LINK = "link", _("Magic link")
+        CODE = "code", _("One-time code")
+
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    identity = models.ForeignKey("customers.Identity", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=4, choices=Kind.choices)
+    # sha256 of a link's secret; an HMAC of (identity, code) for a code. Lookups by hash.
+    token_hash = models.CharField(max_length=64, db_index=True)
+    outbox = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    send_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["identity", "kind", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.identity_id}"
+
+
+class CallbackRequest(models.Model):
+    """A customer asked to be called back. The workspace's "Callbacks due" view lists the open
+    ones by `preferred_at`: `ticket.callbacks.filter(done_at__isnull=True)`."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="callbacks")
+    phone = models.CharField(_("phone"), max_length=20)
+    preferred_at = models.DateTimeField(_("preferred time"))
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        verbose_name = _("callback request")
+        verbose_name_plural = _("callback requests")
+        indexes = [models.Index(fields=["preferred_at"], condition=Q(done_at__isnull=True), name="callback_due")]
+
+    def __str__(self) -> str:
+        return f"{self.phone} at {self.preferred_at:%Y-%m-%d %H:%M} (#{self.ticket_id})"
+
+
+class Deflection(models.Model):
+    """A customer about to open a request found the answer in a suggested article instead."""
+
+    customer = models.ForeignKey("customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    article_ref = models.CharField(max_length=100)
+    query = models.CharField(max_length=300, blank=True)
+    language = models.CharField(max_length=8, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"deflected by {self.article_ref}"
+
+
+class SurveyInvitation(models.Model):
+    """A CSAT or NPS question sent to a customer (one CSAT invitation per ticket)."""
+
+    class Kind(models.TextChoices):
+        CSAT = "csat", _("Satisfaction (CSAT)")
+        NPS = "nps", _("Net promoter score (NPS)")
+
+    kind = models.CharField(max_length=4, choices=Kind.choices)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="survey_invitations")
+    # CSAT: the solved ticket; NPS: the customer's latest ticket when asked (for reports by team and agent).
+    ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    channel = models.ForeignKey("channels_inbound.Channel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    identity = models.ForeignKey("customers.Identity", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    # "" until tried; "sent", "inline" (the channel shows it itself), "failed" or "skipped" with `error`.
+    outcome = models.CharField(max_length=10, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["ticket"], condition=Q(kind="csat"), name="survey_one_csat_invitation_per_ticket"),
+        ]
+        indexes = [models.Index(fields=["customer", "kind", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.customer_id}"
+
+
+class CsatRating(models.Model):
+    """The customer's rating of one ticket (1-5). One per ticket, changeable for a while; every
+    version is kept in `CsatRatingChange`."""
+
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="csat")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="csat_ratings")
+    # Copied from the ticket when rated, so reports keep the team, agent and channel of that moment.
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    channel = models.ForeignKey("channels_inbound.Channel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    score = models.PositiveSmallIntegerField(_("rating"))
+    comment = models.TextField(_("comment"), blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("satisfaction rating")
+        verbose_name_plural = _("satisfaction ratings")
+        constraints = [models.CheckConstraint(condition=Q(score__gte=1, score__lte=5), name="csat_score_1_to_5")]
+
+    def __str__(self) -> str:
+        return f"{self.score}/5 on #{self.ticket_id}"
+
+
+class CsatRatingChange(models.Model):
+    rating = models.ForeignKey(CsatRating, on_delete=models.CASCADE, related_name="history")
+    score = models.PositiveSmallIntegerField()
+    comment = models.TextField(blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.score}/5 at {self.at:%Y-%m-%d %H:%M}"
+
+
+class NpsResponse(models.Model):
+    invitation = models.OneToOneField(SurveyInvitation, on_delete=models.CASCADE, related_name="nps_response")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="nps_responses")
+    score = models.PositiveSmallIntegerField(_("score"))
+    comment = models.TextField(_("comment"), blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("NPS response")
+        verbose_name_plural = _("NPS responses")
+        constraints = [models.CheckConstraint(condition=Q(score__gte=0, score__lte=10), name="nps_score_0_to_10")]
+
+    def __str__(self) -> str:
+        return f"NPS {self.score} from {self.customer_id}"
+# --- Agent workspace (issue 6): canned responses, read markers, mentions, presence -----------------
+
+class CannedResponse(models.Model):
+    """A reusable answer, found by typing `/` in the composer. No owner: shared with everyone.
+
+    The body may hold {{customer.first_name}}, {{customer.name}}, {{agent.name}} and
+    {{ticket.number}}; they are replaced as plain text (no template language)."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="canned_responses",
+        verbose_name=_("owner"), help_text=_("Empty: shared with every agent."),
+    )
+    title = models.CharField(_("title"), max_length=100)
+    body = models.TextField(_("text"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("canned response")
+        verbose_name_plural = _("canned responses")
+        ordering = ["title", "pk"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class TicketSeen(models.Model):
+    """When an agent last looked at a ticket: newer messages make it unread for them."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="+")
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "ticket"], name="ticket_seen_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} saw #{self.ticket_id}"
+
+
+class Mention(models.Model):
+    """An @mention of an agent in an internal note."""
+
+    entry = models.ForeignKey(TimelineEntry, on_delete=models.CASCADE, related_name="mentions")
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="mentions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mentions")
+    created_at = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["entry", "user"], name="mention_unique")]
+        indexes = [models.Index(fields=["user", "seen_at"])]
+
+    def __str__(self) -> str:
+        return f"@{self.user_id} on #{self.ticket_id}"
+
+
+class AgentPresence(models.Model):
+    class Status(models.TextChoices):
+        ONLINE = "online", _("Online")
+        AWAY = "away", _("Away")
+        OFFLINE = "offline", _("Offline")
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="presence")
+    status = models.CharField(_("presence"), max_length=10, choices=Status.choices, default=Status.OFFLINE)
+    # Set by hand (kept until changed by hand) rather than by activity.
+    manual = models.BooleanField(default=False)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("presence")
+        verbose_name_plural = _("presence")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.status}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -302,6 +303,7 @@ def ticket_add_note(*, ticket: Ticket, by: User, text: str, attachments: Iterabl
     _store_attachments(entry, attachments)
     _bump(ticket)
     events.publish_ticket_event("timeline.appended", ticket)
+    mentions_record(entry=entry, ticket=ticket, by=by)
     return entry
 
 
@@ -320,6 +322,10 @@ def ticket_set_status(*, ticket: Ticket, status: str, by: User) -> Ticket:
     _event_entry(ticket, by=by, action="status", data={"from": old, "to": status})
     _bump(ticket, ["status", "solved_at", "closed_at"])
     events.publish_ticket_event("ticket.updated", ticket)
+    if status == S.SOLVED:
+        from tickets.portal.surveys import csat_invite_on_solve
+
+        csat_invite_on_solve(ticket)  # after commit; asked once per ticket
     return ticket
 
 
@@ -340,6 +346,8 @@ def _change(*, ticket: Ticket, by: User, field: str, value, check=None) -> Ticke
     _bump(ticket, [field])
     previous = {f"previous_{attname}": old} if field in ("team", "assignee") else {}
     events.publish_ticket_event("ticket.updated", ticket, **previous)
+    if field == "assignee" and new is not None and new != by.pk:
+        events.publish_personal("assigned", new, ticket)
     return ticket
 
 
@@ -442,3 +450,192 @@ def ticket_set_tags(*, ticket: Ticket, tags: list[str], by: User) -> Ticket:
     _bump(ticket)
     events.publish_ticket_event("ticket.updated", ticket)
     return ticket
+
+
+# --- Agent workspace (issue 6) ----------------------------------------------------------------------
+
+MENTION = re.compile(r"(?<![\w.@])@([\w.+-]{1,150})")
+
+
+def mentions_record(*, entry: TimelineEntry, ticket: Ticket, by: User) -> list[int]:
+    """@username in a note: each mentioned agent who may see the ticket gets a Mention and a live
+    notice. Anyone else mentioned is ignored (a note never leaks a ticket to an outsider)."""
+    from django.contrib.auth import get_user_model
+
+    from tickets.models import Mention
+    from tickets.selectors import tickets_visible_to
+
+    names = {m.rstrip(".") for m in MENTION.findall(entry.text)}
+    if not names:
+        return []
+    mentioned = []
+    for user in get_user_model().objects.filter(username__in=names, is_active=True).exclude(pk=by.pk):
+        if roles.is_agent(user) and tickets_visible_to(user).filter(pk=ticket.pk).exists():
+            Mention.objects.get_or_create(entry=entry, user=user, defaults={"ticket": ticket})
+            events.publish_personal("mention", user.pk, ticket)
+            mentioned.append(user.pk)
+    return mentioned
+
+
+def ticket_mark_seen(*, ticket: Ticket, user: User) -> None:
+    """The agent looked at the ticket: it is no longer unread for them, nor are its mentions."""
+    from tickets.models import Mention, TicketSeen
+
+    now = timezone.now()
+    TicketSeen.objects.bulk_create(  # one upsert, first visit or not
+        [TicketSeen(user=user, ticket=ticket, seen_at=now)],
+        update_conflicts=True, unique_fields=["user", "ticket"], update_fields=["seen_at"],
+    )
+    Mention.objects.filter(user=user, ticket=ticket, seen_at__isnull=True).update(seen_at=now)
+
+
+class CannedNotAllowed(NotAllowed):
+    code = "canned_not_allowed"
+
+
+@transaction.atomic
+def canned_response_save(*, by: User, title: str, body: str, shared: bool = False, canned=None):
+    """Create or change a canned response. Personal ones belong to their author; shared ones are
+    created and changed by supervisors only."""
+    from tickets.models import CannedResponse
+
+    title, body = title.strip(), body.strip()
+    if not title or not body:
+        raise DomainError(_("A canned response needs a title and a text."))
+    if shared and not roles.is_supervisor(by):
+        raise CannedNotAllowed(_("Only supervisors create shared canned responses."))
+    if canned is not None:
+        canned_check_editable(canned, by)
+    canned = canned or CannedResponse()
+    canned.title, canned.body = title[:100], body
+    canned.owner = None if shared else by
+    canned.save()
+    return canned
+
+
+def canned_check_editable(canned, by: User) -> None:
+    if canned.owner_id is None and not roles.is_supervisor(by):
+        raise CannedNotAllowed(_("Only supervisors change shared canned responses."))
+    if canned.owner_id is not None and canned.owner_id != by.pk:
+        raise CannedNotAllowed(_("That canned response is someone else's."))
+
+
+def canned_response_delete(*, canned, by: User) -> None:
+    canned_check_editable(canned, by)
+    canned.delete()
+
+
+CANNED_VARIABLE = re.compile(r"\{\{\s*(customer\.first_name|customer\.name|agent\.name|ticket\.number)\s*\}\}")
+
+
+def canned_render(body: str, *, ticket: Ticket, agent: User) -> str:
+    """Replace the variables, as plain text (the body is never a template)."""
+    name = ticket.customer.display_name or ""
+    values = {
+        "customer.first_name": name.split()[0] if name.split() else "",
+        "customer.name": name,
+        "agent.name": agent.display_name,
+        "ticket.number": str(ticket.number),
+    }
+    return CANNED_VARIABLE.sub(lambda m: values[m.group(1)], body)
+
+
+AWAY_AFTER_SECONDS = 300
+OFFLINE_AFTER_SECONDS = 120  # without a socket ping
+
+
+def presence_set(*, user: User, status: str, manual: bool) -> None:
+    """Set by hand (kept until set by hand again) or by activity (ignored while a hand-set status
+    holds, except that activity after inactivity-away brings the agent back online)."""
+    from tickets.models import AgentPresence
+
+    if status not in AgentPresence.Status.values:
+        raise DomainError(_("Unknown presence."))
+    presence, _created = AgentPresence.objects.get_or_create(user=user)
+    if not manual and presence.manual:
+        presence.last_seen_at = timezone.now()
+        presence.save(update_fields=["last_seen_at"])
+        return
+    presence.status, presence.manual, presence.last_seen_at = status, manual and status != "online", timezone.now()
+    presence.save()
+
+
+def presence_touch(*, user_id: int) -> None:
+    """A live socket pinged: the agent is connected (the board shows offline after silence)."""
+    from tickets.models import AgentPresence
+
+    now = timezone.now()
+    updated = AgentPresence.objects.filter(user_id=user_id).update(last_seen_at=now)
+    if not updated:
+        AgentPresence.objects.get_or_create(user_id=user_id, defaults={"status": "online", "last_seen_at": now})
+
+
+@transaction.atomic
+def tickets_bulk_change(*, tickets: list[Ticket], by: User, changes: dict) -> int:
+    """The same change on many tickets: all or none (a refusal on one changes nothing)."""
+    for ticket in sorted(tickets, key=lambda t: t.pk):  # lock order: ascending ids
+        if "add_tag" in changes:
+            current = list(ticket.tags.values_list("name", flat=True))
+            ticket_set_tags(ticket=ticket, tags=[*current, changes["add_tag"]], by=by)
+        else:
+            ticket_change(ticket=ticket, by=by, changes=changes)
+    return len(tickets)
+
+
+class TicketMergeRefused(DomainError):
+    code = "ticket_merge_refused"
+
+
+@transaction.atomic
+def ticket_merge(*, source: Ticket, into: Ticket, by: User) -> Ticket:
+    """Merge `source` into `into` (same customer): its timeline and conversation keys move over, it
+    is closed and points to the survivor. System entries on both record the merge."""
+    if source.pk == into.pk:
+        raise TicketMergeRefused(_("A ticket cannot be merged into itself."))
+    first, second = sorted([source.pk, into.pk])
+    locked = {t.pk: t for t in Ticket.objects.select_for_update(no_key=True).filter(pk__in=[first, second]).order_by("pk")}
+    source, into = locked[source.pk], locked[into.pk]
+    if source.customer_id != into.customer_id:
+        raise TicketMergeRefused(_("Only tickets of the same customer can be merged."))
+    if source.merged_into_id or source.status == S.CLOSED or into.status == S.CLOSED:
+        raise TicketMergeRefused(_("A closed or already merged ticket cannot be merged."))
+    TimelineEntry.objects.filter(ticket=source).update(ticket=into)
+    TicketThread.objects.filter(ticket=source).update(ticket=into)
+    from tickets.models import Mention
+
+    Mention.objects.filter(ticket=source).update(ticket=into)
+    last = max(filter(None, [source.last_message_at, into.last_message_at]), default=None)
+    into.last_message_at = last
+    _event_entry(into, by=by, action="merged_in", data={"ticket": source.pk})
+    _bump(into, ["last_message_at"])
+    old_status = source.status
+    source.status, source.closed_at, source.merged_into = S.CLOSED, timezone.now(), into
+    _event_entry(source, by=by, action="merged_into", data={"ticket": into.pk, "from": old_status})
+    _bump(source, ["status", "closed_at", "merged_into"])
+    events.publish_ticket_event("ticket.updated", source)
+    events.publish_ticket_event("timeline.appended", into)
+    return into
+
+
+@transaction.atomic
+def ticket_split(*, entry: TimelineEntry, by: User) -> Ticket:
+    """Move one customer message out into a new ticket of the same customer and team."""
+    ticket = _lock(entry.ticket_id)
+    entry = TimelineEntry.objects.select_for_update().get(pk=entry.pk)
+    if entry.kind != TimelineEntry.Kind.MESSAGE or entry.direction != TimelineEntry.Direction.INBOUND:
+        raise DomainError(_("Only a customer's message can be split into a new ticket."))
+    if ticket.entries.filter(kind=TimelineEntry.Kind.MESSAGE).count() < 2:
+        raise DomainError(_("The ticket's only message cannot be split off."))
+    first_line = (entry.text.strip().splitlines() or [""])[0][:120]
+    new = Ticket.objects.create(
+        subject=first_line or ticket.subject, customer=ticket.customer, team=ticket.team, priority=ticket.priority,
+        origin_channel=entry.channel or ticket.origin_channel, last_message_at=entry.created_at,
+    )
+    entry.ticket = new
+    entry.save(update_fields=["ticket"])
+    _event_entry(new, by=by, action="split_from", data={"ticket": ticket.pk})
+    _event_entry(ticket, by=by, action="split_to", data={"ticket": new.pk})
+    _bump(ticket)
+    events.publish_ticket_event("ticket.created", new)
+    events.publish_ticket_event("timeline.appended", ticket)
+    return new

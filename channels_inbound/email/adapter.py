@@ -115,6 +115,13 @@ class EmailAdapter(Adapter):
         base = f"{settings.PUBLIC_BASE_URL}/anymail/{esp}"
         return {"inbound": f"{base}/inbound/", "tracking": f"{base}/tracking/"}
 
+    can_send_text = True
+
+    def send_text(self, channel: Channel, address: str, text: str, *, subject: str = "") -> None:
+        from channels_inbound.email.outbound import send_notification
+
+        send_notification(channel, address, text, subject=subject)
+
     def send(self, entry: TimelineEntry) -> SendResult:
         from channels_inbound.email.outbound import send_entry
 

@@ -130,21 +130,67 @@ def build_email(entry: TimelineEntry) -> EmailMultiAlternatives:
         # RFC 3834: lets the customer's autoresponders stay silent; Exchange reads the second.
         headers["Auto-Submitted"] = "auto-replied"
         headers["X-Auto-Response-Suppress"] = "All"
+    text, html = _with_status_link(entry)
     mail = EmailMultiAlternatives(
         subject=subject_for(ticket),
-        body=entry.text or "",
+        body=text,
         # formataddr quotes specials and RFC 2047-encodes a non-ASCII display name.
         from_email=formataddr((channel.name, address)),
         to=[entry.identity.value],
         reply_to=[reply_address(channel, ticket)],
         headers=headers,
     )
-    mail.attach_alternative(entry.html or _html_from_text(entry.text or ""), "text/html")
+    mail.attach_alternative(html, "text/html")
     for attachment in entry.attachments.all():
         with attachment.file.open("rb") as handle:
             data = handle.read()
         mail.attach(_attachment_part(attachment.filename, data, attachment.content_type))
     return mail
+
+
+def _with_status_link(entry: TimelineEntry) -> tuple[str, str]:
+    """The entry's text and HTML with the ticket's signed status link at the end (the customer
+    follows the request on the portal without signing in)."""
+    from django.utils import translation
+
+    from tickets.portal.links import status_url
+
+    url = status_url(entry.ticket)
+    with translation.override(entry.ticket.customer.language or None):
+        label = _("Follow your request #%(number)s online:") % {"number": entry.ticket.number}
+    text = f"{entry.text or ''}\n\n-- \n{label} {url}\n"
+    footer = f'<p style="color:#666;font-size:90%">{escape(label)} <a href="{escape(url)}">{escape(url)}</a></p>'
+    html = entry.html or _html_from_text(entry.text or "")
+    lower = html.lower()
+    at = lower.rfind("</body>")
+    html = html[:at] + footer + html[at:] if at != -1 else html + footer
+    return text, html
+
+
+def notification_email(channel: Channel, address: str, text: str, subject: str) -> EmailMultiAlternatives:
+    """A message outside any ticket (a portal sign-in link, a survey question), marked automatic."""
+    own = channel.settings.get("address", "")
+    _split_address(own)
+    mail = EmailMultiAlternatives(
+        subject=subject or channel.name, body=text, from_email=formataddr((channel.name, own)), to=[address],
+        headers={"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"},
+    )
+    mail.attach_alternative(_html_from_text(text), "text/html")
+    return mail
+
+
+def send_notification(channel: Channel, address: str, text: str, *, subject: str = "") -> None:
+    """Send `notification_email` over the channel's SMTP server or ESP. A send whose outcome is
+    unknown counts as a transient failure: a second sign-in link or survey question is harmless."""
+    mail = notification_email(channel, address, text, subject)
+    esp = (channel.settings.get("esp") or "").strip()
+    try:
+        if esp:
+            _send_esp(channel, esp, mail)
+        else:
+            _send_smtp(channel, mail)
+    except UnknownOutcome as exc:
+        raise TransientSendError(str(exc)) from exc
 
 
 def _attachment_part(filename: str, data: bytes, content_type: str) -> MIMEPart:

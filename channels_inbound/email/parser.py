@@ -674,6 +674,39 @@ def _dsn_fields(text: str) -> tuple[str, str, str]:
     return action, status.group(1) if status else "", re.sub(r"\s+", " ", reason)
 
 
+# Bounces that are not delivery-status reports: plain-text notices from qmail, Exim and others.
+_PLAIN_FAILED = re.compile(
+    r"wasn't able to deliver your message|could not be delivered to one or more of its\s+recipients"
+    r"|this is a permanent error|delivery to the following recipients? failed permanently"
+    r"|delivery has failed to these recipients", re.IGNORECASE)
+_PLAIN_DELAYED = re.compile(r"has not yet been delivered|delivery attempts will continue|delivery is delayed",
+                            re.IGNORECASE)
+# Where the notice stops and the copy of the original message (or its headers) starts.
+_PLAIN_COPY = re.compile(r"^-{2,}\s*(Below this line is a copy of the message|This is a copy of the message"
+                         r"|Original message|Undelivered message)[^\n]*$", re.IGNORECASE | re.MULTILINE)
+_PLAIN_SMTP_REPLY = re.compile(r"(?:Remote host said:\s*)?([45]\d\d[ -][245]\.\d{1,3}\.\d{1,3}\b.*|[45]\d\d .+)$",
+                               re.MULTILINE)
+
+
+def _plain_bounce(text: str) -> tuple[str, str, str]:
+    """(action, reason, original Message-ID) from a plain-text bounce notice; action "" if it is none."""
+    notice, copy = text, ""
+    marker = _PLAIN_COPY.search(text)
+    if marker:
+        notice, copy = text[:marker.start()], text[marker.end():]
+    if _PLAIN_FAILED.search(notice):
+        action = "failed"
+    elif _PLAIN_DELAYED.search(notice):
+        action = "delayed"
+    else:
+        return "", "", ""
+    replies = [m.group(1).strip() for m in _PLAIN_SMTP_REPLY.finditer(notice)]
+    reason = replies[-1] if replies else ""
+    original = re.search(r"^Message-ID:\s*(.+)$", copy, re.IGNORECASE | re.MULTILINE)
+    ids = _ids(original.group(1)) if original else []
+    return action, re.sub(r"\s+", " ", reason)[:500], ids[0] if ids else ""
+
+
 def _parse(raw: bytes, policy: email.policy.Policy) -> ParsedEmail:
     msg = email.message_from_bytes(raw, policy=policy)
     if not _looks_like_mail(msg):
@@ -731,6 +764,16 @@ def _parse(raw: bytes, policy: email.policy.Policy) -> ParsedEmail:
                 if found:
                     parsed.bounced_message_id = found[0]
                     break
+    elif is_daemon:
+        action, reason, original_id = _plain_bounce(parsed.text)
+        parsed.dsn_action = action
+        parsed.is_bounce = action == "failed"
+        if parsed.is_bounce:
+            parsed.bounce_reason = reason
+            parsed.bounced_message_id = next(
+                (found[0] for original in walker.original_headers if (found := _ids(_raw(original, "message-id")))),
+                original_id,
+            )
     parsed.is_auto_reply = (
         parsed.is_bounce or bool(walker.dsn_texts) or report_type == "disposition-notification"
         or _auto_reply(msg, parsed.subject, parsed.from_email)

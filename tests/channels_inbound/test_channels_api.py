@@ -78,9 +78,13 @@ def test_reading_a_channel_never_returns_the_secret(people, api_as):
     assert listing.json()["results"][0]["key"] == created["key"]
 
 
-@pytest.mark.parametrize("kind", ["sms", "whatsapp"])
-def test_a_kind_that_is_not_available_yet_is_400_with_a_readable_message(people, api_as, kind):
-    response = create(api_as(people.admin), kind=kind)
+def test_a_kind_that_is_not_available_yet_is_400_with_a_readable_message(people, api_as, monkeypatch):
+    # Every kind DESIGN.md lists has an adapter now; a deployment may still lack one (a provider
+    # package left out), which is what removing it from the registry stands for.
+    from channels_inbound import registry
+
+    monkeypatch.delitem(registry._adapters, "telegram")
+    response = create(api_as(people.admin), kind="telegram")
 
     assert response.status_code == 400
     [message] = response.json()["kind"]

@@ -519,8 +519,17 @@ class Command(BaseCommand):
                     ) % summary))
         else:
             self.stdout.write(_("Demo data is already loaded; nothing changed."))
+        self._knowledge()
         self._print_logins(created_users)
         self._print_api_channel(api_channel)
+
+    def _knowledge(self) -> None:
+        """Demo knowledge-base articles (knowledge/demo.py), idempotent on their slugs."""
+        from knowledge.demo import load_demo_articles
+
+        created = load_demo_articles(by=User.objects.filter(username="admin").first())
+        if created:
+            self.stdout.write(self.style.SUCCESS(_("Demo knowledge base: %(n)s articles at /help/.") % {"n": created}))
 
     @staticmethod
     def _demo_emails() -> list[str]:

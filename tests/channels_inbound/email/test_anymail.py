@@ -1,8 +1,9 @@
 """anymail's inbound and tracking webhooks under /anymail/: the ESPs' real payload shapes, signed or
 authenticated exactly as each ESP does it, routed to the email channel by recipient address.
 
-Amazon SES arrives through SNS: anymail does not verify SNS signatures itself, so basic auth and
-SNS headers that match the body are its checks, and they are what is tested here.
+Amazon SES arrives through SNS: anymail checks basic auth and that the SNS headers match the body,
+and channels_inbound/email/sns.py checks SNS's own RSA signature, with a certificate served from a
+local server standing in for sns.<region>.amazonaws.com.
 """
 
 from __future__ import annotations
@@ -12,9 +13,15 @@ import hashlib
 import hmac
 import json
 import secrets
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
 
+from channels_inbound.email.sns import string_to_sign
 from channels_inbound.models import InboundEvent
 from tests.factories import EntryFactory, TicketFactory, make_channel
 from tickets.models import Ticket, TimelineEntry
@@ -338,20 +345,55 @@ def test_given_a_postmark_hard_bounce_then_the_reply_fails_with_its_description(
     assert "550 5.1.1" in sent_reply.delivery_error
 
 
-# --- Amazon SES, through SNS (anymail checks basic auth and that the SNS headers match the body) ---
+# --- Amazon SES, through SNS (basic auth, SNS headers that match the body, SNS's signature) --------
 
-def sns_post(client, path: str, ses_event: dict, *, auth: dict | None = None, header_type: str = "Notification"):
-    message_id = secrets.token_hex(8)
-    body = json.dumps({
-        "Type": "Notification", "MessageId": message_id,
-        "TopicArn": "arn:aws:sns:eu-west-1:123456789012:omnicenter", "Subject": "Amazon SES Email Receipt Notification",
-        "Message": json.dumps(ses_event), "Timestamp": "2026-11-22T16:40:00.000Z", "SignatureVersion": "1",
-        "Signature": "c2lnbmF0dXJl", "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/cert.pem",
+TOPIC = "arn:aws:sns:eu-west-1:123456789012:omnicenter"
+
+
+def make_certificate(key, *, days: int = 30) -> bytes:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.fixture(scope="module")
+def sns_key():
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def sns_cert(sns_key, http_stub, settings):
+    """The signing certificate, served where SNS's SigningCertURL points (allowed for the test)."""
+    http_stub.respond(body=make_certificate(sns_key), content_type="application/x-pem-file")
+    settings.AMAZON_SNS_CERT_URL_RE = rf"{http_stub.base_url}/[^?#]+\.pem"
+    return http_stub.url(f"/SimpleNotificationService-{secrets.token_hex(4)}.pem")
+
+
+def sns_sign(message: dict, key, version: str = "1") -> dict:
+    algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()  # noqa: S303 - what SNS version 1 signs with
+    signature = key.sign(string_to_sign(message).encode(), padding.PKCS1v15(), algorithm)
+    return {**message, "SignatureVersion": version, "Signature": base64.b64encode(signature).decode()}
+
+
+def sns_body(ses_event: dict, *, cert_url: str, key, version: str = "1") -> dict:
+    return sns_sign({
+        "Type": "Notification", "MessageId": secrets.token_hex(8), "TopicArn": TOPIC,
+        "Subject": "Amazon SES Email Receipt Notification", "Message": json.dumps(ses_event),
+        "Timestamp": "2026-11-22T16:40:00.000Z", "SigningCertURL": cert_url,
         "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe",
-    })
-    return client.post(path, body, content_type="text/plain; charset=UTF-8",
-                       HTTP_X_AMZ_SNS_MESSAGE_TYPE=header_type, HTTP_X_AMZ_SNS_MESSAGE_ID=message_id,
-                       HTTP_X_AMZ_SNS_TOPIC_ARN="arn:aws:sns:eu-west-1:123456789012:omnicenter",
+    }, key, version)
+
+
+def sns_post(client, path: str, body: dict, *, auth: dict | None = None, header_type: str | None = None):
+    return client.post(path, json.dumps(body), content_type="text/plain; charset=UTF-8",
+                       HTTP_X_AMZ_SNS_MESSAGE_TYPE=header_type or body["Type"],
+                       HTTP_X_AMZ_SNS_MESSAGE_ID=body["MessageId"], HTTP_X_AMZ_SNS_TOPIC_ARN=body["TopicArn"],
                        **(auth if auth is not None else basic_auth()))
 
 
@@ -368,12 +410,15 @@ def ses_received(mime: str) -> dict:
     }
 
 
+@pytest.mark.parametrize("version", ["1", "2"])  # SHA1 and SHA256 signatures
 def test_given_an_ses_inbound_notification_when_received_then_the_mail_lands_on_a_ticket_once(
-    people, channel, anymail_settings, client, django_capture_on_commit_callbacks,
+    people, channel, anymail_settings, client, django_capture_on_commit_callbacks, sns_cert, sns_key, version,
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        first = sns_post(client, "/anymail/amazon_ses/inbound/", ses_received(raw_mail()))
-        again = sns_post(client, "/anymail/amazon_ses/inbound/", ses_received(raw_mail()))
+        first = sns_post(client, "/anymail/amazon_ses/inbound/",
+                         sns_body(ses_received(raw_mail()), cert_url=sns_cert, key=sns_key, version=version))
+        again = sns_post(client, "/anymail/amazon_ses/inbound/",
+                         sns_body(ses_received(raw_mail()), cert_url=sns_cert, key=sns_key, version=version))
 
     assert (first.status_code, again.status_code) == (200, 200)
     assert InboundEvent.objects.count() == 1
@@ -381,18 +426,56 @@ def test_given_an_ses_inbound_notification_when_received_then_the_mail_lands_on_
 
 
 def test_given_an_ses_post_without_basic_auth_or_with_mismatched_sns_headers_then_nothing_is_stored(
-    channel, anymail_settings, client,
+    channel, anymail_settings, client, sns_cert, sns_key,
 ):
-    unauthenticated = sns_post(client, "/anymail/amazon_ses/inbound/", ses_received(raw_mail()), auth={})
-    mismatched = sns_post(client, "/anymail/amazon_ses/inbound/", ses_received(raw_mail()),
-                          header_type="SubscriptionConfirmation")
+    body = sns_body(ses_received(raw_mail()), cert_url=sns_cert, key=sns_key)
+    unauthenticated = sns_post(client, "/anymail/amazon_ses/inbound/", body, auth={})
+    mismatched = sns_post(client, "/anymail/amazon_ses/inbound/", body, header_type="SubscriptionConfirmation")
 
     assert unauthenticated.status_code == 401  # SNS only sends credentials after a 401
     assert mismatched.status_code == 400
     assert not InboundEvent.objects.exists()
 
 
-def test_given_an_ses_bounce_for_our_message_then_the_reply_fails(sent_reply, anymail_settings, client):
+def test_given_a_forged_or_tampered_sns_post_with_the_right_basic_auth_then_it_is_refused_and_nothing_is_stored(
+    channel, anymail_settings, client, sns_cert, sns_key, http_stub, settings,
+):
+    """Knowing the basic-auth secret is not enough: the body must be signed by SNS."""
+    good = sns_body(ses_received(raw_mail()), cert_url=sns_cert, key=sns_key)
+    forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cases = {
+        "tampered message": {**good, "Message": json.dumps(ses_received(raw_mail(body="Send me the money")))},
+        "signed with another key": sns_body(ses_received(raw_mail()), cert_url=sns_cert, key=forger),
+        "certificate off SNS": sns_sign({**good, "SigningCertURL": "https://evil.example/cert.pem"}, sns_key),
+        "unsigned": {key: value for key, value in good.items() if key != "Signature"},
+        "unknown signature version": {**good, "SignatureVersion": "3"},
+        "garbled signature": {**good, "Signature": "not base64!"},
+    }
+
+    answers = {name: sns_post(client, "/anymail/amazon_ses/inbound/", body).status_code for name, body in cases.items()}
+
+    assert answers == dict.fromkeys(cases, 400)
+    assert not InboundEvent.objects.exists()
+    # The certificate was fetched from the allowed host only, never from the forged URL.
+    assert {request.path for request in http_stub.requests} == {sns_cert.removeprefix(http_stub.base_url)}
+
+
+def test_given_an_expired_certificate_or_a_topic_not_allowed_then_the_sns_post_is_refused(
+    channel, anymail_settings, client, sns_key, http_stub, settings, sns_cert,
+):
+    http_stub.respond(body=make_certificate(sns_key, days=-1), content_type="application/x-pem-file")
+    expired = sns_post(client, "/anymail/amazon_ses/inbound/",
+                       sns_body(ses_received(raw_mail()), cert_url=http_stub.url("/expired.pem"), key=sns_key))
+    settings.AMAZON_SNS_TOPIC_ARNS = ["arn:aws:sns:eu-west-1:123456789012:another-topic"]
+    http_stub.respond(body=make_certificate(sns_key), content_type="application/x-pem-file")
+    other_topic = sns_post(client, "/anymail/amazon_ses/inbound/",
+                           sns_body(ses_received(raw_mail()), cert_url=sns_cert, key=sns_key))
+
+    assert (expired.status_code, other_topic.status_code) == (400, 400)
+    assert not InboundEvent.objects.exists()
+
+
+def test_given_an_ses_bounce_for_our_message_then_the_reply_fails(sent_reply, anymail_settings, client, sns_cert, sns_key):
     sent_reply.data = {"esp_message_id": "0102018f-ses-out-1"}
     sent_reply.save(update_fields=["data"])
     bounce = {
@@ -404,7 +487,7 @@ def test_given_an_ses_bounce_for_our_message_then_the_reply_fails(sent_reply, an
                  "destination": ["anna@example.pl"], "tags": {}},
     }
 
-    response = sns_post(client, "/anymail/amazon_ses/tracking/", bounce)
+    response = sns_post(client, "/anymail/amazon_ses/tracking/", sns_body(bounce, cert_url=sns_cert, key=sns_key))
 
     assert response.status_code == 200
     sent_reply.refresh_from_db()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from email.utils import make_msgid
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -121,6 +122,29 @@ def test_an_auto_reply_does_not_reopen_a_solved_ticket_and_a_bounce_fails_the_re
     ticket.refresh_from_db()
     reply.refresh_from_db()
     assert ticket.status == Ticket.Status.SOLVED
+    assert reply.delivery_status == TimelineEntry.Delivery.FAILED
+    assert "User unknown" in reply.delivery_error
+    assert Ticket.objects.count() == 1  # the bounce made no ticket
+
+
+def test_a_plain_text_qmail_bounce_fails_the_reply_too(
+    people, mailbox, imap_account, smtp_server, django_capture_on_commit_callbacks,
+):
+    imap_account.append(mail(sender="anna@example.pl", subject="Faktura", body="Proszę o fakturę.",
+                             message_id=make_msgid(domain="poczta.example")[1:-1]))
+    poll(mailbox, django_capture_on_commit_callbacks)
+    ticket = Ticket.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = ticket_reply(ticket=ticket, by=people.agent_a, text="W załączniku.")
+    reply.refresh_from_db()
+    corpus = Path(__file__).resolve().parents[2] / "fixtures" / "mail"
+    bounce = (corpus / "60-bounce-qmail-plain.eml").read_bytes().replace(
+        b"out-1042.abc@omni.example", reply.provider_message_id.encode())
+
+    imap_account.append(bounce)
+    poll(mailbox, django_capture_on_commit_callbacks)
+
+    reply.refresh_from_db()
     assert reply.delivery_status == TimelineEntry.Delivery.FAILED
     assert "User unknown" in reply.delivery_error
     assert Ticket.objects.count() == 1  # the bounce made no ticket

@@ -81,6 +81,11 @@ def body_of(message, subtype: str) -> str:
 
 # --- what the customer receives -------------------------------------------------------------------
 
+
+def own_text(body: str) -> str:
+    """The message's own words, without the status-link signature every reply ends with."""
+    return body.split("\n-- \n", 1)[0]
+
 def test_given_an_agent_reply_when_sent_then_it_arrives_as_a_reply_in_the_customers_thread(
     smtp_server, channel, ticket, reply,
 ):
@@ -109,7 +114,7 @@ def test_given_a_reply_when_sent_then_text_and_html_alternatives_carry_the_same_
 
     _mail, message = received(smtp_server)
     assert message.get_content_type() == "multipart/alternative"
-    assert body_of(message, "plain").rstrip("\n") == "It ships today.\nTracking: <PL123> & more"
+    assert own_text(body_of(message, "plain")).rstrip("\n") == "It ships today.\nTracking: <PL123> & more"
     html = body_of(message, "html")
     assert "It ships today.<br>" in html
     assert "Tracking: &lt;PL123&gt; &amp; more" in html
@@ -119,8 +124,19 @@ def test_given_a_reply_with_its_own_html_when_sent_then_that_html_is_the_alterna
     send_entry(reply("Hello Anna", html="<p>Hello <strong>Anna</strong></p>"))
 
     _mail, message = received(smtp_server)
-    assert body_of(message, "plain").strip() == "Hello Anna"
-    assert body_of(message, "html").strip() == "<p>Hello <strong>Anna</strong></p>"
+    assert own_text(body_of(message, "plain")).strip() == "Hello Anna"
+    html = body_of(message, "html").strip()
+    assert html.startswith("<p>Hello <strong>Anna</strong></p>")
+    assert "/portal/status/" in html
+
+
+def test_every_reply_ends_with_the_tickets_status_link_in_both_parts(smtp_server, ticket, reply):
+    send_entry(reply("It ships today."))
+
+    _mail, message = received(smtp_server)
+    footer = body_of(message, "plain").split("\n-- \n", 1)[1]
+    assert footer.startswith(f"Follow your request #{ticket.number} online: http://127.0.0.1:8000/portal/status/")
+    assert footer.split()[-1] in body_of(message, "html")
 
 
 def test_given_polish_and_russian_text_when_sent_then_subject_body_and_display_name_round_trip(
@@ -138,7 +154,7 @@ def test_given_polish_and_russian_text_when_sent_then_subject_body_and_display_n
     assert message["Subject"] == f"Re: Zażółć gęślą jaźń — где мой заказ? [#{ticket.number}]"
     assert message["From"].addresses[0].display_name == 'Obsługa "Klienta" Łódź'
     assert message["From"].addresses[0].addr_spec == "support@help.example"
-    assert body_of(message, "plain").rstrip("\n") == text
+    assert own_text(body_of(message, "plain")).rstrip("\n") == text
     assert "Здравствуйте, посылка отправлена." in body_of(message, "html")
     # 7-bit on the wire (RFC 2047 headers, quoted-printable/base64 bodies): any relay passes it on.
     assert mail.data.isascii()
@@ -159,7 +175,7 @@ def test_given_attachments_when_sent_then_each_arrives_with_its_name_and_type(sm
     assert parts["faktura-łódź.pdf"].get_content() == PDF
     assert parts["notatka.txt"].get_content_type() == "text/plain"
     assert parts["notatka.txt"].get_content() == "Zamówienie nr 7 — готово"
-    assert body_of(message, "plain").strip() == "The invoice and a note are attached."
+    assert own_text(body_of(message, "plain")).strip() == "The invoice and a note are attached."
 
 
 def test_given_a_subject_already_a_reply_with_its_number_when_sent_then_it_is_not_prefixed_again(

@@ -124,6 +124,17 @@ EXPECTED: dict[str, dict] = {
     # A delay warning is not a failure: the original must not be marked failed for it.
     "37-dsn-delayed.eml": {"is_bounce": False, "is_auto_reply": True, "dsn_action": "delayed", "bounced_message_id": "",
                            "bounce_reason": ""},
+    # Bounces that are plain text, not delivery-status reports (qmail, Exim): the same outcome.
+    "60-bounce-qmail-plain.eml": {
+        "is_bounce": True, "is_auto_reply": True, "bounced_message_id": ORIGINAL_ID, "dsn_action": "failed",
+        "bounce_reason": "550 5.1.1 <gone@example.net>: Recipient address rejected: User unknown",
+    },
+    "61-bounce-exim-plain.eml": {
+        "is_bounce": True, "is_auto_reply": True, "bounced_message_id": ORIGINAL_ID, "dsn_action": "failed",
+        "bounce_reason": "550 5.1.1 No such user here", "from_email": "mailer-daemon@mx.example.org",
+    },
+    "62-bounce-exim-delay-plain.eml": {"is_bounce": False, "is_auto_reply": True, "dsn_action": "delayed",
+                                       "bounced_message_id": "", "bounce_reason": ""},
     "38-huge-cc.eml": {"cc_count": 600, "text": "Hello all."},
     "39-ticket-token-reply.eml": {
         "ticket_token": "0123456789abcdef0123456789abcdef", "in_reply_to": [ORIGINAL_ID],

@@ -1,0 +1,331 @@
+"""Workspace benchmark: the inbox list, a ticket page and a full-text search on a large database,
+and the fan-out of one live event to N connected agent sockets.
+
+Data is generated with PostgreSQL COPY (never the ORM): `--scale 1` is 1,000,000 tickets with
+5,000,000 timeline entries and 200 agents in 10 teams; `--scale 0.02` is 20,000 / 100,000 / 200
+(agents never fewer than 200: the fan-out is measured against 200 sockets whatever the scale).
+The database (`bench_inbox`) is created, migrated, filled, measured and dropped (`--keep-db`
+keeps it); its disk size is reported.
+
+1. Server time (Django's test client in this process, production settings, DEBUG=0, the real
+   views and templates; no network): the inbox list (`/app/?view=open` and `?view=teams`), a
+   ticket page (`/app/tickets/N/`, a ticket with 5 entries on average), a full-text search
+   (`/app/?view=all&q=...`), each `--requests` times as an agent of one team, p50 and p95.
+2. Fan-out: uvicorn serving the ASGI application (one process, production settings, Redis
+   channel layer), `--sockets` websocket clients signed in as agents of one team, `--events`
+   events published to that team's group (what a new message does), spaced 100 ms apart. Time
+   from publish to arrival on every socket: p50, p99, max, and lost events.
+
+    .venv/bin/python bench/inbox.py --scale 0.02            # quick (about 2 minutes)
+    .venv/bin/python bench/inbox.py                         # full: 1M tickets (long; ~10 GB of disk)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common
+
+DB = "bench_inbox"
+TEAMS = 10
+TARGETS = {"inbox_p95_ms": 100, "ticket_p95_ms": 150, "search_p95_ms": 300, "fanout_p99_ms": 100}
+
+
+# --- data ------------------------------------------------------------------------------------------
+
+def _copy_rows(cursor, model, rows, fixed: dict) -> int:
+    """COPY `rows` (dicts) into `model`'s table; columns not given take the field's default."""
+    from django.db.models import CharField, JSONField, TextField
+
+    fields = [f for f in model._meta.concrete_fields if not (f.primary_key and f.name == "id")]
+    columns = [f.column for f in fields]
+    defaults = {}
+    for f in fields:
+        if f.has_default():
+            value = f.get_default()
+            defaults[f.column] = json.dumps(value) if isinstance(f, JSONField) else value
+        else:
+            defaults[f.column] = "" if not f.null and isinstance(f, CharField | TextField) else None
+    count = 0
+    table = model._meta.db_table
+    with cursor.copy(f'COPY "{table}" ({", ".join(chr(34) + c + chr(34) for c in columns)}) FROM STDIN') as copy:
+        for row in rows:
+            values = {**defaults, **fixed, **row}
+            copy.write_row([values[c] for c in columns])
+            count += 1
+    return count
+
+
+def generate(scale: float, *, password_hash: str) -> dict:
+    """Fill the database; returns what was made (ids the measurements need)."""
+    import uuid
+
+    from django.contrib.auth.models import Group
+    from django.db import connection
+
+    from customers.models import Customer, Identity
+    from omnicenter.models import User
+    from tickets.models import Team, Ticket, TimelineEntry
+
+    rng = random.Random(7)
+    n_tickets = max(1000, int(1_000_000 * scale))
+    n_entries = n_tickets * 5
+    n_customers = max(500, n_tickets // 2)
+    n_agents = max(200, int(200 * scale))
+    now = datetime.now(UTC)
+    words = common.WORDS
+
+    agent_group = Group.objects.get_or_create(name="agent")[0]
+    teams = [Team.objects.create(name=f"Team {i}") for i in range(TEAMS)]
+    with connection.cursor() as c:
+        cursor = c.connection.cursor()
+        _copy_rows(cursor, User, ({
+            "username": f"agent{i}", "first_name": f"Agent{i}", "last_name": "Bench", "email": f"agent{i}@example.com",
+            "password": password_hash, "is_active": True, "is_staff": False, "is_superuser": False,
+            "date_joined": now, "language": "",
+        } for i in range(n_agents)), {})
+        agents = list(User.objects.order_by("pk").values_list("pk", flat=True))
+        User.groups.through.objects.bulk_create([User.groups.through(user_id=a, group_id=agent_group.pk) for a in agents])
+        Team.members.through.objects.bulk_create(
+            [Team.members.through(team_id=teams[i % TEAMS].pk, user_id=a) for i, a in enumerate(agents)]
+        )
+        common.log(f"{n_customers} customers")
+        _copy_rows(cursor, Customer, ({
+            "public_id": uuid.UUID(int=rng.getrandbits(128)), "display_name": f"Customer {i}", "created_at": now,
+            "updated_at": now, "lifecycle_stage": "customer", "language": rng.choice(["en", "pl", "ru"]),
+        } for i in range(n_customers)), {})
+        first_customer = Customer.objects.order_by("pk").values_list("pk", flat=True).first()
+        _copy_rows(cursor, Identity, ({
+            "customer_id": first_customer + i, "kind": "email", "namespace": "", "value": f"c{i}@example.org",
+            "verified": True, "display_name": "", "created_at": now,
+        } for i in range(n_customers)), {})
+        common.log(f"{n_tickets} tickets")
+        statuses = ["new"] * 10 + ["open"] * 15 + ["pending"] * 5 + ["solved"] * 30 + ["closed"] * 40
+        priorities = ["low"] * 2 + ["normal"] * 6 + ["high", "urgent"]
+
+        def tickets():
+            for i in range(n_tickets):
+                at = now - timedelta(minutes=rng.randint(1, 60 * 24 * 365))
+                status = rng.choice(statuses)
+                yield {
+                    "public_id": uuid.UUID(int=rng.getrandbits(128)),
+                    "subject": " ".join(rng.choice(words) for _ in range(rng.randint(3, 8))),
+                    "status": status, "priority": rng.choice(priorities),
+                    "customer_id": first_customer + rng.randrange(n_customers),
+                    "team_id": teams[i % TEAMS].pk,
+                    "assignee_id": rng.choice(agents) if rng.random() < 0.6 else None,
+                    "created_at": at, "updated_at": at, "last_message_at": at, "version": 1,
+                }
+
+        _copy_rows(cursor, Ticket, tickets(), {})
+        first_ticket = Ticket.objects.order_by("pk").values_list("pk", flat=True).first()
+        common.log(f"{n_entries} timeline entries")
+
+        def entries():
+            for i in range(n_entries):
+                ticket = first_ticket + (i // 5 if i < n_tickets * 5 else rng.randrange(n_tickets))
+                inbound = rng.random() < 0.55
+                kind = "message" if rng.random() < 0.85 else rng.choice(["note", "event"])
+                yield {
+                    "public_id": uuid.UUID(int=rng.getrandbits(128)), "ticket_id": ticket, "kind": kind,
+                    "direction": ("in" if inbound else "out") if kind == "message" else "",
+                    "text": " ".join(rng.choice(words) for _ in range(rng.randint(8, 60))),
+                    "delivery_status": ("received" if inbound else "delivered") if kind == "message" else "",
+                    "created_at": now - timedelta(minutes=rng.randint(1, 60 * 24 * 365)),
+                    "author_user_id": None if inbound else rng.choice(agents),
+                }
+
+        _copy_rows(cursor, TimelineEntry, entries(), {})
+        cursor.close()
+    return {"tickets": n_tickets, "entries": n_entries, "customers": n_customers, "agents": n_agents,
+            "team": teams[0], "first_ticket": first_ticket}
+
+
+def vacuum_analyze(env: dict) -> str:
+    import psycopg
+
+    with psycopg.connect(common.database_url(DB), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+        size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]
+    return size
+
+
+# --- server time -------------------------------------------------------------------------------------
+
+def measure_pages(made: dict, requests: int) -> dict:
+    from django.test import Client
+
+    from omnicenter.models import User
+    from tickets.models import Ticket
+
+    agent = User.objects.filter(teams=made["team"]).order_by("pk").first()
+    client = Client(HTTP_HOST=common.HOST)
+    client.force_login(agent)
+    tickets = list(Ticket.objects.filter(team=made["team"], status__in=["new", "open", "pending"]).values_list("pk", flat=True)[:500])
+    rng = random.Random(3)
+    words = common.WORDS
+    cases = {
+        "inbox_open": lambda: "/app/?view=open",
+        "inbox_teams_fragment": lambda: "/app/?view=teams&fragment=list",
+        "ticket_page": lambda: f"/app/tickets/{rng.choice(tickets)}/",
+        "ticket_pane_fragment": lambda: f"/app/tickets/{rng.choice(tickets)}/?fragment=pane",
+        "search": lambda: f"/app/?view=all&q={rng.choice(words)}+{rng.choice(words)[:4]}",
+    }
+    results = {}
+    for name, url in cases.items():
+        for _ in range(3):  # warm
+            assert client.get(url()).status_code == 200
+        times = []
+        for _ in range(requests):
+            target = url()
+            started = time.perf_counter()
+            response = client.get(target)
+            times.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, (target, response.status_code)
+        results[name] = {"p50_ms": round(common.percentile(times, 50), 1), "p95_ms": round(common.percentile(times, 95), 1),
+                         "n": requests}
+        common.log(f"{name}: p50 {results[name]['p50_ms']} ms, p95 {results[name]['p95_ms']} ms")
+    return results
+
+
+# --- fan-out -----------------------------------------------------------------------------------------
+
+def measure_fanout(env: dict, made: dict, *, sockets: int, n_events: int, log_dir: Path) -> dict:
+    import websockets
+    from django.conf import settings
+    from django.test import Client
+
+    from omnicenter import events
+    from omnicenter.models import User
+
+    agents = list(User.objects.filter(teams=made["team"]).order_by("pk"))
+    cookies = []
+    for i in range(sockets):
+        client = Client(HTTP_HOST=common.HOST)
+        client.force_login(agents[i % len(agents)])
+        cookies.append(f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}")
+
+    port = common.free_port()
+    with contextlib.ExitStack() as stack:
+        server = common.start_service(stack, "inbox-uvicorn", [
+            str(common.VENV_BIN / "uvicorn"), "omnicenter.asgi:application", "--host", common.HOST, "--port", str(port),
+            "--log-level", "warning", "--lifespan", "off",
+        ], env=env, log_dir=log_dir)
+        common.wait_http(f"http://{common.HOST}:{port}/healthz", service=server)
+        url = f"ws://{common.HOST}:{port}/ws/agent/"
+        origin = f"http://{common.HOST}:{port}"
+        group = events.team_group(made["team"].pk)
+
+        async def run() -> dict:
+            started = time.perf_counter()
+            connections = await asyncio.gather(*(
+                websockets.connect(url, origin=origin, additional_headers={"Cookie": cookie}, open_timeout=30, max_queue=None)
+                for cookie in cookies
+            ), return_exceptions=True)
+            connect_seconds = time.perf_counter() - started
+            failed = [c for c in connections if isinstance(c, BaseException)]
+            live = [c for c in connections if not isinstance(c, BaseException)]
+            common.log(f"{len(live)} sockets connected in {connect_seconds:.2f} s ({len(failed)} failed)")
+            if failed:
+                common.log(f"first failure: {failed[0]!r}")
+            arrivals: dict[int, list[float]] = {}
+
+            async def listen(ws) -> None:
+                with contextlib.suppress(Exception):
+                    async for raw in ws:
+                        got = time.perf_counter()
+                        data = json.loads(raw)
+                        if data.get("type") == "ticket.created" and data.get("version", 0) >= 1_000_000:
+                            arrivals.setdefault(data["version"], []).append(got)
+
+            listeners = [asyncio.create_task(listen(ws)) for ws in live]
+            await asyncio.sleep(1.0)
+            sent: dict[int, float] = {}
+            loop = asyncio.get_running_loop()
+            for i in range(n_events):
+                version = 1_000_000 + i
+                message = {"type": "oc.event", "event": {"type": "ticket.created", "ticket": made["first_ticket"], "version": version}}
+                sent[version] = time.perf_counter()
+                # The production publisher: events.send_now on its own loop thread, as a service does after commit.
+                await loop.run_in_executor(None, events.send_now, [group], message)
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(2.0)
+            for ws in live:
+                await ws.close()
+            for task in listeners:
+                task.cancel()
+            latencies = [(t - sent[v]) * 1000 for v, times in arrivals.items() for t in times]
+            expected = len(live) * n_events
+            return {
+                "sockets": len(live), "connect_failed": len(failed), "connect_seconds": round(connect_seconds, 2),
+                "events": n_events, "deliveries": len(latencies), "lost": expected - len(latencies),
+                "p50_ms": round(common.percentile(latencies, 50), 1) if latencies else None,
+                "p99_ms": round(common.percentile(latencies, 99), 1) if latencies else None,
+                "max_ms": round(max(latencies), 1) if latencies else None,
+            }
+
+        result = common.run_async(run())
+        common.log(f"fan-out: {result}")
+        return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=1.0, help="1 = 1,000,000 tickets, 5,000,000 entries")
+    parser.add_argument("--requests", type=int, default=200, help="requests per measured page")
+    parser.add_argument("--sockets", type=int, default=200)
+    parser.add_argument("--events", type=int, default=50)
+    parser.add_argument("--keep-db", action="store_true")
+    args = parser.parse_args()
+    common.stop_on_sigterm()
+
+    var_dir = Path(tempfile.mkdtemp(prefix="bench-inbox-"))
+    env = common.production_env(db_name=DB, var_dir=var_dir)
+    log_dir = common.ROOT / "var" / "bench" / "logs"
+    machine = common.machine_info()
+    common.log(f"machine: {machine}")
+    common.db_recreate(DB)
+    common.redis_flush()
+    try:
+        common.run_checked([common.PYTHON, "manage.py", "migrate", "-v", "0"], env=env)
+        common.run_checked([common.PYTHON, "manage.py", "collectstatic", "--noinput", "-v", "0"], env=env)
+        common.django_setup(env)
+        from django.contrib.auth.hashers import make_password
+
+        started = time.perf_counter()
+        made = generate(args.scale, password_hash=make_password("bench"))
+        size = vacuum_analyze(env)
+        common.log(f"generated in {time.perf_counter() - started:.0f} s; database size {size}")
+        pages = measure_pages(made, args.requests)
+        fanout = measure_fanout(env, made, sockets=args.sockets, n_events=args.events, log_dir=log_dir)
+        result = {
+            "machine": machine, "command": " ".join(sys.argv), "scale": args.scale, "disk": size,
+            "data": {k: v for k, v in made.items() if k in ("tickets", "entries", "customers", "agents")},
+            "pages": pages, "fanout": fanout, "targets": TARGETS,
+        }
+        common.write_json(common.ROOT / "var" / "bench" / "inbox.json", result)
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    finally:
+        if not args.keep_db:
+            from django.db import connections
+
+            connections.close_all()
+            common.db_drop(DB)
+        common.redis_flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

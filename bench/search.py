@@ -1,0 +1,208 @@
+"""Knowledge-base search benchmark: 20,000 articles in three languages on PostgreSQL.
+
+Builds a scratch database `bench_search` (created, migrated, dropped here) with 20,000 published
+articles, each translated into en, ru and pl (60,000 translations), from generated support texts
+with inflected Russian and Polish forms. Rows are bulk-inserted (writing 20,000 versions through
+the editor's service would take minutes and measure nothing about search), then indexed by the
+real `knowledge.search.index_translations`, the function every save runs.
+
+It then measures, in this process with production settings (DEBUG=0) and no network in between:
+
+1. `search()`: the page of 20 best results for a query (ranked SQL: full text plus trigram typo
+   match, title matches first) and its `ts_headline` snippets: what the help center and the agent
+   panel do.
+2. The whole API request `GET /api/v1/kb/articles/?q=&lang=&channel=` through Django's handler
+   (middleware, permission, pagination with its COUNT, serialization), as an anonymous reader.
+
+Queries per language: single words, inflected forms, two-word queries, typos, and words that match
+nothing. p50 and p95 over all of them after a warm-up. Target: p95 < 30 ms.
+
+    .venv/bin/python bench/search.py                  # full: 20,000 articles
+    .venv/bin/python bench/search.py --articles 2000  # quick
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import argparse
+import random
+import tempfile
+import time
+
+from bench import common
+
+DB_NAME = "bench_search"
+RESULTS = common.ROOT / "var" / "bench" / "search.json"
+TARGET_P95_MS = 30.0
+
+VOCABULARY = {
+    "en": ("order orders ordering parcel delivery invoice refund payment card account password login reset address "
+           "shipping tracking number arrived damaged missing wrong size colour return returns exchange warranty repair "
+           "subscription cancel renew plan upgrade price discount coupon code store app website error page button "
+           "kettle blender vacuum phone laptop charger battery cable screen courier pickup receipt bank transfer").split(),
+    "ru": ("заказ заказы заказа заказов заказом посылка посылки доставка доставки счёт возврат возврата оплата карта "
+           "аккаунт пароль пароля вход сброс адрес отслеживание номер пришла повреждена потерялась размер цвет обмен "
+           "гарантия ремонт подписка отмена тариф цена скидка купон магазин приложение сайт ошибка кнопка чайник "
+           "блендер пылесос телефон ноутбук зарядка батарея кабель экран курьер чек перевод").split(),
+    "pl": ("zamówienie zamówienia zamówień zamówieniu paczka paczki dostawa dostawy faktura zwrot zwrotu płatność karta "
+           "konto hasło hasła logowanie reset adres śledzenie numer dotarła uszkodzona zaginęła rozmiar kolor wymiana "
+           "gwarancja naprawa subskrypcja anulowanie plan cena rabat kupon sklep aplikacja strona błąd przycisk czajnik "
+           "blender odkurzacz telefon laptop ładowarka bateria kabel ekran kurier paragon przelew").split(),
+}
+QUERIES = {
+    "en": ["order", "orders", "refund", "password reset", "tracking number", "damaged parcel", "pasword", "delivry",
+           "blendr warranty", "bank transfer", "zebra", "charger cable"],
+    "ru": ["заказ", "заказы", "заказа", "сброс пароля", "номер отслеживания", "посылка повреждена", "пароль",
+           "доставкa", "гарнтия", "возврат заказа", "зебра", "кабель зарядки"],
+    "pl": ["zamówienie", "zamowienia", "zwrot", "reset hasła", "numer przesyłki", "paczka uszkodzona", "haslo",
+           "dostwa", "gwarncja", "zwrot zamówienia", "zebra", "kabel ładowarka"],
+}
+
+
+SYLLABLES = {
+    "en": "ba be bi bo cal con de di el en er for gen in is lo ma ment mi na ne no or per pro re ri sa se ta te ti to un ver".split(),
+    "ru": "ба ва ве ви го да де ди ка ко ла ле ли ма ме ми на не ни но по ра ре ри ро са се со та те ти то ва ку лу".split(),
+    "pl": "ba bo ce cie da dzie go ja ka ki ko la le ło ma mi na nie no po pra prze ra re ro sa sie sta ta to wa wie zy".split(),
+}
+FILLER_WORDS = 3000  # per language: a realistic spread, so a topic word matches a small share of articles
+
+
+def vocabulary(rng: random.Random) -> dict[str, list[str]]:
+    words = {}
+    for language, syllables in SYLLABLES.items():
+        made = {"".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))) for _ in range(FILLER_WORDS)}
+        words[language] = sorted(made)
+    return words
+
+
+def text(rng: random.Random, language: str, words: int, filler: dict[str, list[str]]) -> str:
+    """Mostly filler drawn with a Zipf-like skew, and a few support topic words."""
+    topic, common = VOCABULARY[language], filler[language]
+    out = []
+    for _ in range(words):
+        if rng.random() < 0.015:
+            out.append(rng.choice(topic))
+        else:
+            out.append(common[min(int(rng.paretovariate(1.1)) - 1, len(common) - 1)] if rng.random() < 0.5 else rng.choice(common))
+    return " ".join(out)
+
+
+def build(articles: int) -> None:
+    from django.db import transaction
+
+    from knowledge import search
+    from knowledge.models import Article, Translation
+    from knowledge.rendering import markdown_to_html
+
+    rng = random.Random(7)
+    filler = vocabulary(rng)
+    started = time.perf_counter()
+    with transaction.atomic():
+        rows = Article.objects.bulk_create(
+            [Article(slug=f"article-{n}", status="published", visibility="public" if n % 10 else "internal",
+                     source_language="en") for n in range(articles)],
+            batch_size=2000,
+        )
+        translations = []
+        for article in rows:
+            for language in ("en", "ru", "pl"):
+                title = text(rng, language, rng.randint(3, 7), filler).capitalize()
+                paragraphs = [text(rng, language, rng.randint(20, 60), filler) + "." for _ in range(rng.randint(2, 5))]
+                body = "\n\n".join(paragraphs)
+                html = markdown_to_html(body)
+                translations.append(Translation(
+                    article=article, language=language, title=title, search_title=search.fold(title), body=body, body_html=html,
+                    body_text=body, short_text=text(rng, language, 12, filler),
+                ))
+        Translation.objects.bulk_create(translations, batch_size=2000)
+    common.log(f"inserted {len(rows)} articles, {len(translations)} translations in {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    ids = list(Translation.objects.values_list("pk", flat=True))
+    for start in range(0, len(ids), 5000):
+        with transaction.atomic():
+            search.index_translations(ids[start:start + 5000])
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE knowledge_translation")
+        cursor.execute("VACUUM ANALYZE knowledge_article")
+    common.log(f"indexed {len(ids)} translations in {time.perf_counter() - started:.1f} s")
+
+
+def measure(rounds: int) -> dict:
+    from django.test import Client
+
+    from knowledge import search, selectors
+
+    client = Client()
+    core: list[float] = []
+    api: list[float] = []
+    per_language: dict[str, list[float]] = {}
+    hits: dict[str, int] = {}
+    for round_ in range(rounds + 1):  # round 0 warms caches and is not counted
+        for language, queries in QUERIES.items():
+            for q in queries:
+                t0 = time.perf_counter()
+                page = list(search.search(selectors.readable_translations(None), q=q, language=language)[:20])
+                search.snippets(page, q=q, language=language)
+                t1 = time.perf_counter()
+                response = client.get("/api/v1/kb/articles/", {"q": q, "lang": language, "channel": "sms"})
+                t2 = time.perf_counter()
+                assert response.status_code == 200, response.content[:300]
+                if round_:
+                    core.append((t1 - t0) * 1000)
+                    api.append((t2 - t1) * 1000)
+                    per_language.setdefault(language, []).append((t2 - t1) * 1000)
+                else:
+                    hits[f"{language}:{q}"] = response.json()["count"]
+
+    def stats(values: list[float]) -> dict:
+        return {"n": len(values), "p50_ms": round(common.percentile(values, 50), 2),
+                "p95_ms": round(common.percentile(values, 95), 2), "max_ms": round(max(values), 2)}
+
+    return {
+        "search_and_snippets": stats(core),
+        "api_request": stats(api),
+        "api_by_language": {language: stats(values) for language, values in per_language.items()},
+        "matches_per_query": hits,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--articles", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=10, help="measured passes over every query")
+    parser.add_argument("--keep-db", action="store_true")
+    args = parser.parse_args()
+    machine = common.machine_info()
+    common.log(f"load average {machine['load_average']} on {machine['nproc']} cores")
+    common.db_recreate(DB_NAME)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-search-") as var_dir:
+            env = common.production_env(db_name=DB_NAME, var_dir=Path(var_dir), extra={"ALLOWED_HOSTS": "testserver"})
+            common.run_checked([common.PYTHON, "manage.py", "migrate", "-v0"], env=env)
+            common.django_setup(env)
+            build(args.articles)
+            results = measure(args.rounds)
+    finally:
+        if not args.keep_db:
+            common.db_drop(DB_NAME)
+    results = {"articles": args.articles, "translations": args.articles * 3, "machine": machine, **results}
+    common.write_json(RESULTS, results)
+    for name in ("search_and_snippets", "api_request"):
+        r = results[name]
+        common.log(f"{name}: p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms, max {r['max_ms']} ms over {r['n']} queries")
+    for language, r in results["api_by_language"].items():
+        common.log(f"  api {language}: p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms")
+    met = results["api_request"]["p95_ms"] < TARGET_P95_MS
+    common.log(f"target p95 < {TARGET_P95_MS} ms: {'met' if met else 'NOT met'} (results in {RESULTS})")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""`/api/v1/catalog/products/` (search, translation and channel variant) and
+`/api/v1/catalog/validate/` (check a configuration against the rules)."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, permissions, serializers, viewsets
+from rest_framework.response import Response
+
+from catalog import search, selectors, services
+from catalog.models import TEXT_LANGUAGES, Product
+from customers.models import Customer
+from omnicenter import roles
+from omnicenter.pagination import Pagination
+
+
+class CatalogReader(permissions.BasePermission):
+    """Agents, supervisors, admins and their tokens, read-only ones included: validating a
+    configuration changes nothing, so a read-only bot token may POST to validate too."""
+
+    def has_permission(self, request, view) -> bool:
+        return roles.is_agent(request.user)
+
+
+CHANNEL_HELP = _("Channel kind (sms, whatsapp, webchat, email, portal, web...): short variant for messaging, full otherwise.")
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    category = serializers.SerializerMethodField()
+    name = serializers.SerializerMethodField()
+    text = serializers.SerializerMethodField()
+    served = serializers.SerializerMethodField(help_text=_("Which translation and variant this response serves."))
+    translations = serializers.SerializerMethodField()
+    prices = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Product
+        fields = ["id", "sku", "kind", "status", "category", "name", "text", "served", "translations", "prices", "updated_at"]
+
+    def _served(self, obj) -> selectors.ServedText:
+        cache = self.context.setdefault("_served", {})
+        if obj.pk not in cache:
+            cache[obj.pk] = selectors.product_text_for(obj, language=self.context.get("lang"), channel=self.context.get("channel", ""))
+        return cache[obj.pk]
+
+    def get_category(self, obj) -> str | None:
+        return obj.category.name if obj.category_id else None
+
+    def get_name(self, obj) -> str:
+        return self._served(obj).name
+
+    def get_text(self, obj) -> str:
+        return self._served(obj).text
+
+    def get_served(self, obj) -> dict:
+        served = self._served(obj)
+        return {
+            "language": served.language, "requested_language": served.requested_language,
+            "variant": served.variant, "channel": served.channel or None,
+            "fallback": served.language != served.requested_language or served.variant == "description",
+        }
+
+    def get_translations(self, obj) -> list[str]:
+        return [text.language for text in obj.texts.all()]
+
+    def get_prices(self, obj) -> list[dict]:
+        return [{"market": p.market, "currency": p.currency, "amount": format(p.amount, "f")} for p in obj.prices.all()]
+
+
+class ProductViewSet(viewsets.ReadOnlyModelViewSet):
+    permission_classes = [CatalogReader]
+    serializer_class = ProductSerializer
+    pagination_class = Pagination
+
+    def get_queryset(self):
+        queryset = selectors.products_with_texts()
+        status = self.request.query_params.get("status", Product.Status.ACTIVE)
+        if status != "all" and not (self.action == "retrieve" and roles.is_admin(self.request.user)):
+            queryset = queryset.filter(status=status)
+        if category := self.request.query_params.get("category"):
+            queryset = queryset.filter(Q(category__name=category))
+        return queryset
+
+    def get_serializer_context(self):
+        params = self.request.query_params
+        return {**super().get_serializer_context(), "lang": params.get("lang") or self.request.LANGUAGE_CODE,
+                "channel": params.get("channel", "")}
+
+    @extend_schema(parameters=[
+        OpenApiParameter("q", str, description=_("Search: full text per language, typo-tolerant on names and SKUs; best first.")),
+        OpenApiParameter("lang", str, enum=[code for code, _name in TEXT_LANGUAGES]),
+        OpenApiParameter("channel", str, description=CHANNEL_HELP),
+        OpenApiParameter("status", str, description=_("draft, active (default), retired or all")),
+        OpenApiParameter("category", str),
+    ])
+    def list(self, request, *args, **kwargs):
+        queryset = self.get_queryset()
+        query = request.query_params.get("q", "").strip()
+        if not query:
+            return super().list(request, *args, **kwargs)
+        params = request.query_params
+        status = params.get("status", Product.Status.ACTIVE)
+        ranked = search.search_product_ids(query, include_inactive=status != Product.Status.ACTIVE)
+        if status not in (Product.Status.ACTIVE, "all") or params.get("category"):
+            allowed = set(queryset.filter(pk__in=ranked).values_list("pk", flat=True))
+            ranked = [pk for pk in ranked if pk in allowed]
+        page = self.paginate_queryset(ranked)
+        products = {p.pk: p for p in queryset.filter(pk__in=page)}
+        serializer = self.get_serializer([products[pk] for pk in page], many=True)
+        return self.get_paginated_response(serializer.data)
+
+
+class ItemSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = serializers.IntegerField(min_value=1, max_value=100_000, default=1)
+
+
+class ValidateSerializer(serializers.Serializer):
+    items = ItemSerializer(many=True, allow_empty=False, max_length=200)
+    customer = serializers.IntegerField(required=False, allow_null=True)
+    market = serializers.RegexField(r"^[A-Za-z]{2,8}$", required=False, allow_blank=True, default="")
+    lang = serializers.ChoiceField(choices=[code for code, _name in TEXT_LANGUAGES], required=False)
+
+    def validate_items(self, items):
+        skus = {item["sku"] for item in items}
+        found = {p.sku: p for p in Product.objects.filter(sku__in=skus)}
+        # Keyed by line number, as DRF reports errors inside a list.
+        errors = {
+            index: {"sku": [_("Unknown SKU %(sku)s.") % {"sku": item["sku"]}]}
+            for index, item in enumerate(items) if item["sku"] not in found
+        }
+        if errors:
+            raise serializers.ValidationError(errors)
+        return [(found[item["sku"]], item["quantity"]) for item in items]
+
+    def validate_customer(self, value):
+        if value is None:
+            return None
+        customer = Customer.objects.filter(pk=value, merged_into__isnull=True).first()
+        if customer is None:
+            raise serializers.ValidationError(_("Unknown customer."))
+        return customer
+
+
+ViolationSerializer = inline_serializer("Violation", {
+    "rule": serializers.CharField(), "rule_id": serializers.IntegerField(allow_null=True),
+    "products": serializers.ListField(child=serializers.CharField()), "message": serializers.CharField(),
+}, many=True)
+
+
+class ValidateViewSet(mixins.CreateModelMixin, viewsets.GenericViewSet):
+    permission_classes = [CatalogReader]
+    serializer_class = ValidateSerializer
+
+    @extend_schema(request=ValidateSerializer, responses=inline_serializer("ValidationResult", {
+        "valid": serializers.BooleanField(), "language": serializers.CharField(), "market": serializers.CharField(),
+        "violations": ViolationSerializer,
+    }))
+    def create(self, request, *args, **kwargs):
+        serializer = ValidateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = services.validate_configuration(
+            items=data["items"], customer=data.get("customer"), market=data.get("market", ""),
+            language=data.get("lang") or request.LANGUAGE_CODE,
+        )
+        return Response({
+            "valid": result.valid, "language": result.language, "market": result.market,
+            "violations": [violation.as_dict() for violation in result.violations],
+        })

@@ -1,0 +1,164 @@
+"""Product search for agents, bots and the API.
+
+PostgreSQL, in two statements:
+
+1. Typos are corrected word by word against the vocabulary of the catalog (``SearchWord``, every
+   word of the product texts): a query word that is not a catalog word becomes the most similar
+   catalog word by ``pg_trgm`` similarity (``wirless ruoter`` → ``wireless router``,
+   ``маршрутизтор`` → ``маршрутизатор``). The vocabulary is small, so this is fast whatever the
+   size of the catalog, where trigram matching over every name was not (see docs/catalog.md).
+2. Full-text search per translation with the text-search configuration of its language:
+   ``english`` and ``russian`` stem; Polish, which PostgreSQL cannot stem, uses ``simple`` (the
+   word correction above then brings inflected Polish forms to a catalog word). Both the query and
+   its corrected form are searched. Names weigh more than descriptions (weights A and B). SKUs
+   match exactly (case-insensitive) or by trigram similarity.
+
+The tsvector is a stored generated column of ``catalog_producttext`` that exists on PostgreSQL only
+(migration ``0002_catalog_search``), with one partial GIN index per language.
+
+SQLite (the embedded mode): a simpler scan scored in Python, with difflib for typos. It reads every
+active product text, which is fine for a demo catalog and not meant for a large one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+
+from django.db import connection
+
+from catalog.models import Product, ProductText, SearchWord
+
+# At most this many ranked hits are returned (and paginated); agents refine the query instead.
+MAX_HITS = 200
+MAX_QUERY_LENGTH = 200
+MAX_QUERY_WORDS = 8
+
+FTS_CONFIGS = {"en": "english", "ru": "russian", "pl": "simple"}
+
+# A swapped pair of letters ("ruoter") leaves only ~0.27 trigram similarity to the intended word
+# ("router"), below pg_trgm's default 0.3; the closest catalog word still wins from 0.2 on. The
+# original words are searched too, so a wrong correction only adds results.
+MIN_WORD_SIMILARITY = 0.2
+
+WORD_RE = re.compile(r"[^\W\d_]{3,64}")  # words of letters only: model numbers are matched as SKUs
+
+
+def words_of(text: str) -> set[str]:
+    return {word.casefold() for word in WORD_RE.findall(text or "")}
+
+
+def search_words_add(texts: Iterable[str]) -> None:
+    """Add the words of these texts to the vocabulary typos are corrected against."""
+    words = set().union(*(words_of(text) for text in texts)) if texts else set()
+    if words:
+        SearchWord.objects.bulk_create([SearchWord(word=w) for w in sorted(words)], ignore_conflicts=True, batch_size=1000)
+
+
+def search_words_rebuild(batch: int = 5000) -> int:
+    """Rebuild the vocabulary from every product text (after bulk loads that bypass services)."""
+    words: set[str] = set()
+    for name, description in ProductText.objects.values_list("name", "description").iterator(chunk_size=batch):
+        words |= words_of(name) | words_of(description)
+    SearchWord.objects.all().delete()
+    SearchWord.objects.bulk_create([SearchWord(word=w) for w in sorted(words)], batch_size=1000)
+    return len(words)
+
+
+_CORRECT_SQL = """
+SELECT coalesce(string_agg(coalesce(
+    (SELECT sw.word FROM catalog_searchword sw WHERE sw.word = q.w),
+    (SELECT c.word FROM (SELECT sw.word, sw.word <-> q.w AS distance FROM catalog_searchword sw
+                         ORDER BY sw.word <-> q.w, sw.word LIMIT 1) c WHERE c.distance <= %(max_distance)s),
+    q.w), ' ' ORDER BY q.n), '')
+FROM unnest(%(words)s::text[]) WITH ORDINALITY AS q(w, n)
+"""
+
+
+def _vector_sql(config: str) -> str:
+    return (f"(setweight(to_tsvector('{config}'::regconfig, coalesce(name, '')), 'A') || "
+            f"setweight(to_tsvector('{config}'::regconfig, coalesce(description, '')), 'B'))")
+
+
+def generated_column_sql() -> str:
+    """The stored tsvector of a text, in the configuration of its language (migration 0002)."""
+    cases = " ".join(f"WHEN '{language}' THEN {_vector_sql(config)}" for language, config in FTS_CONFIGS.items())
+    return f"CASE language {cases} ELSE {_vector_sql('simple')} END"
+
+
+def _pg_sql(include_inactive: bool) -> str:
+    # Only constants of this module are formatted in; the query text is always a parameter.
+    parts = []
+    for language, config in FTS_CONFIGS.items():
+        tsquery = f"(websearch_to_tsquery('{config}'::regconfig, %(q)s) || websearch_to_tsquery('{config}'::regconfig, %(fixed)s))"
+        parts.append(
+            f"SELECT product_id, ts_rank(search_vector, {tsquery}) * 4 AS score "  # noqa: S608
+            f"FROM catalog_producttext WHERE language = '{language}' AND search_vector @@ {tsquery}"
+        )
+    parts.append("SELECT id, 1 + similarity(sku, %(q)s) AS score FROM catalog_product WHERE sku %% %(q)s")
+    parts.append("SELECT id, 5 AS score FROM catalog_product WHERE upper(sku) = upper(%(q)s)")
+    status = "" if include_inactive else "WHERE p.status = 'active'"
+    union = " UNION ALL ".join(parts)
+    return (
+        f"WITH hits AS MATERIALIZED (SELECT product_id, sum(score) AS score FROM ({union}) h GROUP BY product_id) "  # noqa: S608
+        f"SELECT hits.product_id FROM hits JOIN catalog_product p ON p.id = hits.product_id {status} "
+        "ORDER BY hits.score DESC, p.sku LIMIT %(limit)s"
+    )
+
+
+def _clean(query: str) -> str:
+    return re.sub(r"\s+", " ", query).strip()[:MAX_QUERY_LENGTH]
+
+
+def corrected_query(query: str) -> str:
+    """The query with each word that is not a catalog word replaced by the closest one (PostgreSQL)."""
+    words = [w.casefold() for w in WORD_RE.findall(query)][:MAX_QUERY_WORDS]
+    if not words:
+        return ""
+    with connection.cursor() as cursor:
+        cursor.execute(_CORRECT_SQL, {"words": words, "max_distance": 1 - MIN_WORD_SIMILARITY})
+        return cursor.fetchone()[0]
+
+
+def search_product_ids(query: str, *, include_inactive: bool = False, limit: int = MAX_HITS) -> list[int]:
+    """Ids of the products matching ``query``, best first."""
+    query = _clean(query)
+    if not query:
+        return []
+    if connection.vendor == "postgresql":
+        fixed = corrected_query(query)
+        with connection.cursor() as cursor:
+            cursor.execute(_pg_sql(include_inactive), {"q": query, "fixed": fixed, "limit": limit})
+            return [row[0] for row in cursor.fetchall()]
+    return _fallback(query, include_inactive=include_inactive, limit=limit)
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.casefold())
+
+
+def _fallback(query: str, *, include_inactive: bool, limit: int) -> list[int]:
+    texts = ProductText.objects.all() if include_inactive else ProductText.objects.filter(product__status=Product.Status.ACTIVE)
+    rows = texts.values_list("product_id", "product__sku", "name", "description")
+    wanted = _words(query)
+    folded = query.casefold()
+    scores: dict[int, tuple[float, str]] = {}
+    for product_id, sku, name, description in rows:
+        name_words, description_words = _words(name), _words(description)
+        score = 0.0
+        if sku.casefold() == folded:
+            score += 5
+        elif folded in sku.casefold():
+            score += 2
+        for word in wanted:
+            if any(w.startswith(word) for w in name_words):
+                score += 2
+            elif any(w.startswith(word) for w in description_words):
+                score += 1
+            elif difflib.get_close_matches(word, name_words, n=1, cutoff=0.75):
+                score += 0.8
+        if score and score > scores.get(product_id, (0, ""))[0]:
+            scores[product_id] = (score, sku)
+    ranked = sorted(scores.items(), key=lambda item: (-item[1][0], item[1][1]))
+    return [product_id for product_id, _score in ranked[:limit]]

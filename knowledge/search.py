@@ -1,0 +1,199 @@
+"""Article search: PostgreSQL full text per language plus trigram typo tolerance; a plainer
+substring search on SQLite (embedded mode).
+
+PostgreSQL: each translation has a weighted ``search_vector`` (title A, tags and short text B,
+body C) in its language's configuration (knowledge/languages.py), kept up to date by
+``index_translations`` whenever a service saves a translation. A query matches through that vector
+(``websearch_to_tsquery``: stemming, quoted phrases, ``-word``) or, for typos, through trigram word
+similarity of the query to the title (``<%``, GIN ``gin_trgm_ops`` index). Titles that match come
+first, then rank. Snippets are ``ts_headline`` of the page's rows only (it is the costly part).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from django.db import connection
+from django.db.models import BooleanField, Case, FloatField, Q, QuerySet, Value, When
+from django.db.models.expressions import RawSQL
+from django.utils.html import escape
+
+from knowledge.languages import search_config
+from knowledge.models import Translation
+
+START, STOP = "\x02", "\x03"
+HEADLINE_OPTIONS = f"StartSel={START}, StopSel={STOP}, MaxWords=35, MinWords=15, MaxFragments=2, FragmentDelimiter=\" … \""
+MAX_QUERY = 200
+# A query matching more articles than this ranks the title matches and the newest of the rest:
+# ranking reads each candidate's whole vector, and nobody reads past page 15 of a help center.
+RANK_LIMIT = 300
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def index_translations(ids: list[int]) -> None:
+    """Write the search vector of these translations (PostgreSQL only; a no-op elsewhere)."""
+    if not ids or not is_postgres():
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE knowledge_translation AS t SET title_vector = to_tsvector(c.cfg, t.title), search_vector =
+                setweight(to_tsvector(c.cfg, t.title), 'A')
+                || setweight(to_tsvector(c.cfg, coalesce(tags.names, '') || ' ' || t.short_text), 'B')
+                || setweight(to_tsvector(c.cfg, t.body_text), 'C')
+            FROM (SELECT t2.id, CASE t2.language WHEN 'en' THEN 'english'::regconfig
+                         WHEN 'ru' THEN 'russian'::regconfig WHEN 'pl' THEN 'polish_unaccent'::regconfig
+                         ELSE 'simple'::regconfig END AS cfg
+                  FROM knowledge_translation t2 WHERE t2.id = ANY(%s)) AS c
+            LEFT JOIN LATERAL (
+                SELECT string_agg(g.name, ' ') AS names FROM knowledge_article_tags at
+                JOIN knowledge_tag g ON g.id = at.tag_id
+                WHERE at.article_id = (SELECT article_id FROM knowledge_translation WHERE id = c.id)
+            ) AS tags ON true
+            WHERE t.id = c.id
+            """,
+            [list(ids)],
+        )
+
+
+def fold(text: str) -> str:
+    """Lowercase without diacritics (ł -> l, ё -> е), for trigram matching of titles. Done in
+    Python for both the stored ``search_title`` and the query, so the two always agree and the
+    query reaches PostgreSQL as a constant the trigram index can use."""
+    decomposed = unicodedata.normalize("NFKD", text.lower().replace("ł", "l"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def clean_query(q: str) -> str:
+    return " ".join(q.split())[:MAX_QUERY]
+
+
+def search(translations: QuerySet[Translation], *, q: str, language: str, any_word: bool = False) -> QuerySet[Translation]:
+    """The translations (already narrowed to what the reader may see) matching ``q`` in
+    ``language``, best first, annotated with ``rank`` and ``title_hit``."""
+    q = clean_query(q) if not any_word else " ".join(q.split())[:2000]
+    translations = translations.filter(language=language)
+    if not q:
+        return translations.none()
+    if is_postgres():
+        return _search_postgres(translations, q, language, any_word)
+    return _search_fallback(translations, q, any_word)
+
+
+def _tsquery(language: str, q: str, *, any_word: bool = False) -> tuple[str, list]:
+    """SQL for the query's tsquery. Polish has no stemmer: each word becomes a prefix of itself
+    (``zamówienia`` -> ``zamowien:*``), which catches most of its inflected forms. ``any_word``
+    (suggestions from a whole message): OR of the words instead of AND."""
+    cfg = search_config(language)
+    words = _WORD.findall(q.lower())[: 40 if any_word else 8]
+    if language == "pl":
+        terms = [f"{_stem(w)}:*" for w in words]
+    elif any_word:
+        terms = [w for w in words if len(w) > 2]
+    else:
+        return "websearch_to_tsquery(%s::regconfig, %s)", [cfg, q]
+    return "to_tsquery(%s::regconfig, %s)", [cfg, (" | " if any_word else " & ").join(terms) or "''"]
+
+
+def _search_postgres(translations: QuerySet[Translation], q: str, language: str, any_word: bool) -> QuerySet[Translation]:
+    """Three steps, so that a common word matching thousands of articles stays fast:
+
+    1. matching ids: the full-text GIN index (exact) UNION the trigram index on folded titles
+       (typos), each used alone (an OR of the two would re-read every row's vector);
+    2. candidates: title matches first (the small ``title_vector``), then the newest, at most
+       RANK_LIMIT of them;
+    3. only those are ranked with the whole vector (``ts_rank_cd``) plus title similarity.
+    """
+    # Only constant SQL is formatted in; the query text always travels as a parameter.
+    tsq, params = _tsquery(language, q, any_word=any_word)
+    folded = fold(q)
+    hits = RawSQL(  # noqa: S611
+        f"SELECT id FROM knowledge_translation WHERE language = %s AND search_vector @@ {tsq} "  # noqa: S608
+        "UNION SELECT id FROM knowledge_translation WHERE language = %s AND search_title %%> %s",
+        [language, *params, language, folded],
+    )
+    title_hit = RawSQL(  # noqa: S611
+        f"(knowledge_translation.title_vector @@ {tsq} OR %s <<%% knowledge_translation.search_title)",
+        [*params, folded], output_field=BooleanField(),
+    )
+    candidates = (
+        translations.filter(pk__in=hits).annotate(title_hit=title_hit)
+        .order_by("-title_hit", "-article__published_at", "-pk").values("pk")[:RANK_LIMIT]
+    )
+    rank = RawSQL(  # noqa: S611
+        f"ts_rank_cd(knowledge_translation.search_vector, {tsq}, 1) + word_similarity(%s, knowledge_translation.search_title)",
+        [*params, folded], output_field=FloatField(),
+    )
+    return (
+        translations.filter(pk__in=candidates)
+        .annotate(title_hit=title_hit, rank=rank)
+        .order_by("-title_hit", "-rank", "-article__updated_at", "pk")
+    )
+
+
+def _stem(word: str) -> str:
+    # A crude stand-in for stemming on SQLite: "заказы"/"заказа" and "orders" share their start.
+    return word[: max(4, len(word) - 2)] if len(word) > 4 else word
+
+
+def _search_fallback(translations: QuerySet[Translation], q: str, any_word: bool = False) -> QuerySet[Translation]:
+    words = [_stem(w) for w in _WORD.findall(q.lower()) if not any_word or len(w) > 3][: 20 if any_word else 8]
+    if not words:
+        return translations.none()
+    in_title = Q()
+    anywhere = Q()
+    for word in words:
+        in_title &= Q(title__icontains=word)
+        found = Q(title__icontains=word) | Q(body_text__icontains=word) | Q(short_text__icontains=word)
+        if any_word:
+            anywhere |= found
+        else:
+            translations = translations.filter(found)
+    if any_word:
+        translations = translations.filter(anywhere)
+    return translations.annotate(
+        title_hit=Case(When(in_title, then=Value(True)), default=Value(False), output_field=BooleanField()),
+        rank=Value(0.0, output_field=FloatField()),
+    ).order_by("-title_hit", "-article__updated_at", "pk")
+
+
+def snippets(translations: list[Translation], *, q: str, language: str) -> dict[int, str]:
+    """Highlighted excerpts of the body for these (already fetched) translations, by id."""
+    q = clean_query(q)
+    if not translations:
+        return {}
+    if not q:
+        return {t.pk: escape(_shorten(t.body_text)) for t in translations}
+    if is_postgres():
+        tsq, params = _tsquery(language, q)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, ts_headline(%s::regconfig, body_text, {tsq}, %s) FROM knowledge_translation WHERE id = ANY(%s)",  # noqa: S608
+                [search_config(language), *params, HEADLINE_OPTIONS, [t.pk for t in translations]],
+            )
+            return {pk: _marked(text) for pk, text in cursor.fetchall()}
+    return {t.pk: _fallback_snippet(t.body_text, q) for t in translations}
+
+
+def _marked(text: str) -> str:
+    return str(escape(text)).replace(START, "<mark>").replace(STOP, "</mark>")
+
+
+def _shorten(text: str, limit: int = 220) -> str:
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def _fallback_snippet(text: str, q: str) -> str:
+    words = [_stem(w) for w in _WORD.findall(q.lower())]
+    lower = text.lower()
+    found = [lower.find(w) for w in words if lower.find(w) >= 0]
+    start = max(0, min(found) - 60) if found else 0
+    excerpt = text[start:start + 220]
+    pattern = re.compile("(" + "|".join(re.escape(w) for w in words) + r")\w*", re.IGNORECASE) if words else None
+    marked = pattern.sub(lambda m: f"{START}{m.group(0)}{STOP}", excerpt) if pattern else excerpt
+    return ("… " if start else "") + _marked(marked) + (" …" if start + 220 < len(text) else "")

@@ -1,0 +1,180 @@
+"""Reads of the agent workspace (selectors): built-in views, filters, full-text search, counts.
+
+Every function starts from `selectors.tickets_visible_to(user)`, so an agent never sees, counts or
+finds another team's ticket. Each list costs a fixed number of queries, whatever its length.
+
+"Callbacks due" lists open tickets tagged `callback` (CALLBACK_TAG): the voice and portal work
+tags a ticket so when a customer asks to be called back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.db import connection
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.utils.translation import pgettext_lazy
+
+from tickets import selectors
+from tickets.models import Mention, Ticket, TicketSeen, TimelineEntry
+
+if TYPE_CHECKING:
+    from omnicenter.models import User
+
+OPEN = ("new", "open", "pending")
+CALLBACK_TAG = "callback"
+PAGE_SIZE = 50
+MAX_PAGES = 10  # a live refresh re-renders at most this many loaded pages
+
+
+@dataclass(frozen=True)
+class View:
+    key: str
+    label: str
+
+
+VIEWS = [
+    View("mine", pgettext_lazy("inbox view", "Mine")),
+    View("unassigned", pgettext_lazy("inbox view", "Unassigned")),
+    View("teams", pgettext_lazy("inbox view", "My teams")),
+    View("open", pgettext_lazy("inbox view", "All open")),
+    View("pending", pgettext_lazy("inbox view", "Pending")),
+    View("solved", pgettext_lazy("inbox view", "Solved")),
+    View("mentions", pgettext_lazy("inbox view", "Mentions")),
+    View("callbacks", pgettext_lazy("inbox view", "Callbacks due")),
+    View("all", pgettext_lazy("inbox view", "All")),
+]
+VIEW_KEYS = {v.key for v in VIEWS}
+DEFAULT_VIEW = "open"
+
+
+def view_condition(key: str, user: User) -> Q:
+    """The filter of a built-in view, for `user` (on top of what they may see)."""
+    open_ = Q(status__in=OPEN)
+    match key:
+        case "mine":
+            return open_ & Q(assignee=user)
+        case "unassigned":
+            return open_ & Q(assignee__isnull=True)
+        case "teams":
+            return open_ & Q(team_id__in=selectors.team_ids_of(user))
+        case "open":
+            return open_
+        case "pending":
+            return Q(status="pending")
+        case "solved":
+            return Q(status="solved")
+        case "mentions":
+            return open_ & Exists(Mention.objects.filter(ticket=OuterRef("pk"), user=user))
+        case "callbacks":
+            return open_ & Exists(Ticket.tags.through.objects.filter(ticket=OuterRef("pk"), tag__name=CALLBACK_TAG))
+        case _:
+            return Q()
+
+
+def view_counts(user: User) -> dict[str, int]:
+    """Every built-in view's count in one query."""
+    aggregates = {key: Count("pk", filter=view_condition(key, user)) for key in VIEW_KEYS if key != "all"}
+    return selectors.tickets_visible_to(user).aggregate(**aggregates)
+
+
+FILTERS = ("channel", "status", "priority", "team", "assignee", "tag", "customer", "language", "q")
+
+
+def _ints(value: str) -> list[int]:
+    return [int(v) for v in value.split(",") if v.strip().isdigit()]
+
+
+def apply_filters(queryset: QuerySet[Ticket], params, user: User) -> QuerySet[Ticket]:
+    """The list filters; unknown or malformed values filter nothing out rather than fail."""
+    if params.get("status"):
+        queryset = queryset.filter(status__in=params["status"].split(","))
+    if params.get("priority"):
+        queryset = queryset.filter(priority__in=params["priority"].split(","))
+    if params.get("team"):
+        queryset = queryset.filter(team_id__in=_ints(params["team"]))
+    assignee = params.get("assignee", "")
+    if assignee == "none":
+        queryset = queryset.filter(assignee__isnull=True)
+    elif assignee == "me":
+        queryset = queryset.filter(assignee=user)
+    elif assignee.isdigit():
+        queryset = queryset.filter(assignee_id=int(assignee))
+    if params.get("customer", "").isdigit():
+        queryset = queryset.filter(customer_id=int(params["customer"]))
+    if params.get("language"):
+        queryset = queryset.filter(customer__language=params["language"])
+    if params.get("tag"):
+        queryset = queryset.filter(Exists(Ticket.tags.through.objects.filter(ticket=OuterRef("pk"), tag__name=params["tag"])))
+    if params.get("channel"):
+        channel = params["channel"]
+        on_channel = Q(channel__key=channel) | Q(channel__kind=channel)
+        queryset = queryset.filter(Exists(TimelineEntry.objects.filter(on_channel, ticket=OuterRef("pk"))))
+    term = params.get("q", "").strip()
+    if term:
+        queryset = queryset.filter(search_condition(term))
+    return queryset
+
+
+WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def search_condition(term: str) -> Q:
+    """Full text over subjects and messages (not system events), or a ticket number (#1042).
+
+    PostgreSQL: `to_tsvector('simple', ...)` with GIN indexes (migration 0003), every word a
+    prefix, all words required. SQLite (the embedded mode): LIKE on the whole term.
+    """
+    number = term.lstrip("#")
+    by_number = Q(pk=int(number)) if number.isdigit() and len(number) < 12 else Q(pk__in=[])
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchVector
+
+        words = WORD.findall(term.lower())[:8]
+        if not words:
+            return by_number
+        query = SearchQuery(" & ".join(f"{w}:*" for w in words), search_type="raw", config="simple")
+        entries = (
+            TimelineEntry.objects.annotate(fts=SearchVector("text", config="simple"))
+            .filter(fts=query, ticket=OuterRef("pk"))
+            .exclude(kind=TimelineEntry.Kind.EVENT)
+        )
+        subject = Ticket.objects.annotate(fts=SearchVector("subject", config="simple")).filter(fts=query).values("pk")
+        return by_number | Q(pk__in=subject) | Exists(entries)
+    entries = TimelineEntry.objects.filter(ticket=OuterRef("pk"), text__icontains=term).exclude(kind=TimelineEntry.Kind.EVENT)
+    return by_number | Q(subject__icontains=term) | Exists(entries)
+
+
+PRIORITY_RANK = Case(
+    *(When(priority=code, then=Value(rank)) for code, rank in Ticket.PRIORITY_RANK.items()),
+    default=Value(1), output_field=IntegerField(),
+)
+
+
+def ticket_list(user: User, view: str, params) -> QuerySet[Ticket]:
+    """A view's tickets with filters, most urgent first, then the longest waiting (oldest last
+    message first); solved tickets newest first. Annotated with `seen_at` for unread markers."""
+    queryset = (
+        selectors.tickets_visible_to(user)
+        .filter(view_condition(view, user))
+        .select_related("customer", "team", "assignee", "origin_channel")
+        .prefetch_related("tags")
+        .annotate(seen_at=Subquery(TicketSeen.objects.filter(user=user, ticket=OuterRef("pk")).values("seen_at")[:1]))
+    )
+    queryset = apply_filters(queryset, params, user)
+    if view in ("solved", "all"):
+        return queryset.order_by("-last_message_at", "-pk")
+    return queryset.annotate(rank=PRIORITY_RANK).order_by("-rank", "last_message_at", "pk")
+
+
+def page_of(queryset: QuerySet[Ticket], page: int, pages: int = 1) -> tuple[list[Ticket], bool]:
+    """`pages` pages starting at `page` (1-based), and whether more follow. No COUNT query."""
+    start = (page - 1) * PAGE_SIZE
+    rows = list(queryset[start:start + PAGE_SIZE * pages + 1])
+    return rows[:PAGE_SIZE * pages], len(rows) > PAGE_SIZE * pages
+
+
+def unseen_mentions(user: User) -> int:
+    return Mention.objects.filter(user=user, seen_at__isnull=True).count()
