@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import random
 import sys
 import tempfile
@@ -202,7 +203,7 @@ def measure_pages(made: dict, requests: int) -> dict:
 
 # --- fan-out -----------------------------------------------------------------------------------------
 
-def measure_fanout(env: dict, made: dict, *, sockets: int, n_events: int, log_dir: Path) -> dict:
+def measure_fanout(env: dict, made: dict, *, sockets: int, n_events: int, spacing: float, log_dir: Path) -> dict:
     import websockets
     from django.conf import settings
     from django.test import Client
@@ -260,8 +261,8 @@ def measure_fanout(env: dict, made: dict, *, sockets: int, n_events: int, log_di
                 sent[version] = time.perf_counter()
                 # The production publisher: events.send_now on its own loop thread, as a service does after commit.
                 await loop.run_in_executor(None, events.send_now, [group], message)
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(2.0)
+                await asyncio.sleep(spacing)
+            await asyncio.sleep(10.0)  # stragglers; anything later counts as lost
             for ws in live:
                 await ws.close()
             for task in listeners:
@@ -286,13 +287,18 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="1 = 1,000,000 tickets, 5,000,000 entries")
     parser.add_argument("--requests", type=int, default=200, help="requests per measured page")
     parser.add_argument("--sockets", type=int, default=200)
-    parser.add_argument("--events", type=int, default=50)
+    parser.add_argument("--events", type=int, default=30)
+    parser.add_argument("--spacing", type=float, default=0.5, help="seconds between published events")
+    parser.add_argument("--layer", choices=["core", "pubsub"], default="core",
+                        help="channels_redis layer for the fan-out (settings: CHANNEL_LAYER)")
+    parser.add_argument("--skip-pages", action="store_true", help="measure the fan-out only")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
     common.stop_on_sigterm()
 
     var_dir = Path(tempfile.mkdtemp(prefix="bench-inbox-"))
-    env = common.production_env(db_name=DB, var_dir=var_dir)
+    env = common.production_env(db_name=DB, var_dir=var_dir, extra={"CHANNEL_LAYER": args.layer})
+    os.environ["CHANNEL_LAYER"] = args.layer  # the in-process publisher uses the same layer
     log_dir = common.ROOT / "var" / "bench" / "logs"
     machine = common.machine_info()
     common.log(f"machine: {machine}")
@@ -308,12 +314,14 @@ def main() -> int:
         made = generate(args.scale, password_hash=make_password("bench"))
         size = vacuum_analyze(env)
         common.log(f"generated in {time.perf_counter() - started:.0f} s; database size {size}")
-        pages = measure_pages(made, args.requests)
-        fanout = measure_fanout(env, made, sockets=args.sockets, n_events=args.events, log_dir=log_dir)
+        pages = {} if args.skip_pages else measure_pages(made, args.requests)
+        load_after_pages = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        fanout = measure_fanout(env, made, sockets=args.sockets, n_events=args.events, spacing=args.spacing, log_dir=log_dir)
         result = {
-            "machine": machine, "command": " ".join(sys.argv), "scale": args.scale, "disk": size,
+            "machine": machine, "command": " ".join(sys.argv), "scale": args.scale, "disk": size, "layer": args.layer,
             "data": {k: v for k, v in made.items() if k in ("tickets", "entries", "customers", "agents")},
-            "pages": pages, "fanout": fanout, "targets": TARGETS,
+            "pages": pages, "fanout": fanout, "targets": TARGETS, "load_average_after_pages": load_after_pages,
+            "load_average_at_end": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         }
         common.write_json(common.ROOT / "var" / "bench" / "inbox.json", result)
         print(json.dumps(result, indent=2, default=str))

@@ -192,6 +192,13 @@ else:
             },
         }
     }
+    # CHANNEL_LAYER=pubsub: channels_redis's pub/sub layer, one PUBLISH per group send fanned out
+    # inside each server process, instead of one queued copy per socket (docs/performance.md).
+    if env.string("CHANNEL_LAYER", "core") == "pubsub":
+        CHANNEL_LAYERS["default"] = {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}], "prefix": "oc-ws"},
+        }
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_TASK_ALWAYS_EAGER = EMBEDDED
@@ -348,7 +355,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Several models have a `kind` choice field; name the channel's one so the schema stays stable.
-    "ENUM_NAME_OVERRIDES": {"ChannelKindEnum": "channels_inbound.models.Channel.Kind"},
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelKindEnum": "channels_inbound.models.Channel.Kind",
+        "TicketStatusEnum": "tickets.models.Ticket.Status",
+        "ArticleStatusEnum": "knowledge.models.Article.Status",
+    },
 }
 
 # Country assumed for phone numbers written without a +country code (ISO 3166 alpha-2, e.g. "PL");

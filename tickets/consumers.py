@@ -87,7 +87,7 @@ def _presence_touch(user_id: int) -> None:
     services.presence_touch(user_id=user_id)
 
 
-COLLISION_STATES = ("viewing", "typing", "left")
+TYPING_MIN_INTERVAL = 1.0  # seconds
 
 
 class AgentConsumer(AsyncJsonWebsocketConsumer):
@@ -152,12 +152,16 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         elif kind == "watch":
             await self._watch(content.get("ticket"))
         elif kind == "typing" and self.watching is not None and content.get("ticket") == self.watching:
-            await self._tell_watchers("typing")
+            # At most one typing hint a second per socket, whatever the client sends.
+            now = asyncio.get_running_loop().time()
+            if now - getattr(self, "typing_at", 0.0) >= TYPING_MIN_INTERVAL:
+                self.typing_at = now
+                await self._tell_watchers("typing")
         elif kind == "unwatch":
             await self._unwatch()
 
     async def _watch(self, ticket_id) -> None:
-        if not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
+        if not isinstance(ticket_id, int) or isinstance(ticket_id, bool) or not 0 < ticket_id < 2**63:
             return
         if ticket_id != self.watching:
             await self._unwatch()

@@ -56,7 +56,10 @@ class TicketUpdateForm(forms.Form):
 
 
 class BulkForm(forms.Form):
-    ACTIONS = [("assign", _("Assign")), ("status", _("Status")), ("priority", _("Priority")), ("tag", _("Add tag"))]
+    ACTIONS = [
+        ("assign", _("Assign")), ("status", _("Status")), ("priority", _("Priority")), ("tag", _("Add tag")),
+        ("team", _("Team")),
+    ]
 
     ids = forms.CharField(max_length=20_000)
     action = forms.ChoiceField(label=_("Action"), choices=ACTIONS)
@@ -79,6 +82,13 @@ class BulkForm(forms.Form):
             if value not in Ticket.Priority.values:
                 raise forms.ValidationError(_("Choose a priority."))
             return {"priority": value}
+        if action == "team":
+            if value in ("", "none"):
+                return {"team": None}
+            team = Team.objects.filter(pk=value if value.isdigit() else 0).first()
+            if team is None:
+                raise forms.ValidationError(_("Choose a team."))
+            return {"team": team}
         if action == "tag":
             if not value:
                 raise forms.ValidationError(_("Type a tag."))

@@ -3,8 +3,8 @@
 Every function starts from `selectors.tickets_visible_to(user)`, so an agent never sees, counts or
 finds another team's ticket. Each list costs a fixed number of queries, whatever its length.
 
-"Callbacks due" lists open tickets tagged `callback` (CALLBACK_TAG): the voice and portal work
-tags a ticket so when a customer asks to be called back.
+"Callbacks due" lists the tickets with a callback request not done yet (`tickets.CallbackRequest`,
+made by the portal, the phone menu and the web chat), whatever the ticket's status.
 """
 
 from __future__ import annotations
@@ -18,13 +18,12 @@ from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, Que
 from django.utils.translation import pgettext_lazy
 
 from tickets import selectors
-from tickets.models import Mention, Ticket, TicketSeen, TimelineEntry
+from tickets.models import CallbackRequest, Mention, Ticket, TicketSeen, TimelineEntry
 
 if TYPE_CHECKING:
     from omnicenter.models import User
 
 OPEN = ("new", "open", "pending")
-CALLBACK_TAG = "callback"
 PAGE_SIZE = 50
 MAX_PAGES = 10  # a live refresh re-renders at most this many loaded pages
 
@@ -69,7 +68,7 @@ def view_condition(key: str, user: User) -> Q:
         case "mentions":
             return open_ & Exists(Mention.objects.filter(ticket=OuterRef("pk"), user=user))
         case "callbacks":
-            return open_ & Exists(Ticket.tags.through.objects.filter(ticket=OuterRef("pk"), tag__name=CALLBACK_TAG))
+            return Exists(CallbackRequest.objects.filter(ticket=OuterRef("pk"), done_at__isnull=True))
         case _:
             return Q()
 

@@ -442,3 +442,24 @@ class AgentPresence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.status}"
+
+
+class SavedView(models.Model):
+    """A named list filter (view + filters, as a query string), personal or shared, in a folder."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="saved_views",
+        verbose_name=_("owner"), help_text=_("Empty: shared with every agent."),
+    )
+    name = models.CharField(_("name"), max_length=80)
+    folder = models.CharField(_("folder"), max_length=60, blank=True)
+    query = models.CharField(max_length=1000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("saved view")
+        verbose_name_plural = _("saved views")
+        ordering = ["folder", "name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name

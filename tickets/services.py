@@ -639,3 +639,28 @@ def ticket_split(*, entry: TimelineEntry, by: User) -> Ticket:
     events.publish_ticket_event("ticket.created", new)
     events.publish_ticket_event("timeline.appended", ticket)
     return new
+
+
+@transaction.atomic
+def saved_view_save(*, by: User, name: str, folder: str, query: str, shared: bool = False):
+    """Save the list's current view and filters under a name. Shared views: supervisors only."""
+    from urllib.parse import parse_qsl, urlencode
+
+    from tickets.inbox import FILTERS, VIEW_KEYS
+    from tickets.models import SavedView
+
+    name, folder = name.strip()[:80], folder.strip()[:60]
+    if not name:
+        raise DomainError(_("A saved view needs a name."))
+    if shared and not roles.is_supervisor(by):
+        raise CannedNotAllowed(_("Only supervisors create shared views."))
+    params = {k: v for k, v in parse_qsl(query) if (k in FILTERS and v) or (k == "view" and v in VIEW_KEYS)}
+    return SavedView.objects.create(owner=None if shared else by, name=name, folder=folder, query=urlencode(params)[:1000])
+
+
+def saved_view_delete(*, saved, by: User) -> None:
+    if saved.owner_id is None and not roles.is_supervisor(by):
+        raise CannedNotAllowed(_("Only supervisors delete shared views."))
+    if saved.owner_id is not None and saved.owner_id != by.pk:
+        raise CannedNotAllowed(_("That view is someone else's."))
+    saved.delete()

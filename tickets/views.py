@@ -25,7 +25,7 @@ from omnicenter.errors import DomainError
 from tickets import inbox, selectors, services
 from tickets.email_display import entries_for_display
 from tickets.forms import BulkForm, CannedResponseForm, ComposerForm, TicketUpdateForm
-from tickets.models import AgentPresence, Attachment, CannedResponse, Team, Ticket
+from tickets.models import AgentPresence, Attachment, CannedResponse, SavedView, Team, Ticket
 
 
 def staff_required(view):
@@ -141,6 +141,8 @@ def _list_context(request, state: dict, *, page: int = 1, pages: int = 1) -> dic
         "state": state,
         "state_query": _state_query(state),
         "now": timezone.now(),
+        # /app/tickets/<n>/ built by concatenation: one reverse() per list, not three per row.
+        "tickets_url": reverse("ticket-detail", args=[0]).removesuffix("0/"),
     }
 
 
@@ -150,6 +152,8 @@ def _views_context(request, state: dict) -> dict:
         "views": [(v, counts.get(v.key)) for v in inbox.VIEWS],
         "state": state,
         "unseen_mentions": inbox.unseen_mentions(request.user),
+        "saved_views": list(SavedView.objects.filter(Q(owner__isnull=True) | Q(owner=request.user))),
+        "current_query": _state_query(state),
     }
 
 
@@ -212,11 +216,15 @@ def ticket_list(request):
     return render(request, "tickets/workspace.html", context)
 
 
+WINDOWED_KINDS = ("whatsapp", "messenger", "instagram")
+
+
 def _reply_targets(ticket: Ticket) -> tuple[list[dict], str]:
     """Every (channel, identity) pair a reply could go to, and the default (reply_target)."""
     from channels_inbound import registry
 
     identities = [i for i in ticket.customer.identities.all() if i.verified]
+    now = timezone.now()
     options = []
     for channel in Channel.objects.filter(is_active=True).order_by("kind", "name"):
         adapter = registry.adapter_for(channel.kind)
@@ -225,7 +233,16 @@ def _reply_targets(ticket: Ticket) -> tuple[list[dict], str]:
             continue
         for identity in identities:
             if identity.kind in kinds:
-                options.append({"value": f"{channel.pk}:{identity.pk}", "channel": channel, "identity": identity})
+                preference = next((p for p in identity.preferences.all() if p.channel_kind == channel.kind), None)
+                window = None
+                if channel.kind in WINDOWED_KINDS:
+                    # Per-channel constraint: free-form replies only inside the customer-service window.
+                    expires = preference.window_expires_at if preference else None
+                    window = expires if expires and expires > now else "closed"
+                options.append({
+                    "value": f"{channel.pk}:{identity.pk}", "channel": channel, "identity": identity, "window": window,
+                    "opted_out": bool(preference and preference.opted_out_at),
+                })
     try:
         channel, identity = services.reply_target(ticket)
         default = f"{channel.pk}:{identity.pk}"
@@ -280,7 +297,9 @@ def _customer_context(request, customer: Customer, exclude_ticket: Ticket | None
 def _ticket_for_pane(request, ticket_id: int) -> Ticket:
     ticket = selectors.ticket_for_agent(request.user, ticket_id)
     # The sidebar reads the customer's identities and organization: fetched with the ticket.
-    ticket.customer = Customer.objects.select_related("organization").prefetch_related("identities").get(pk=ticket.customer_id)
+    ticket.customer = (
+        Customer.objects.select_related("organization").prefetch_related("identities__preferences").get(pk=ticket.customer_id)
+    )
     return ticket
 
 
@@ -636,3 +655,34 @@ def queue_board(request):
     template = "tickets/board.html#board" if _is_fragment(request, "board") else "tickets/board.html"
     response = render(request, template, context)
     return _with_etag(request, response) if _is_fragment(request, "board") else response
+
+
+# --- saved views --------------------------------------------------------------------------------------
+
+@require_POST
+@staff_required
+def saved_view_create(request):
+    query = request.POST.get("query", "")[:2000]
+    try:
+        services.saved_view_save(by=request.user, name=request.POST.get("name", ""), folder=request.POST.get("folder", ""),
+                                 query=query, shared=bool(request.POST.get("shared")))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("View saved."))
+    return redirect(reverse("app-home") + "?" + query.lstrip("?"))
+
+
+@require_POST
+@staff_required
+def saved_view_delete(request, saved_id: int):
+    saved = get_object_or_404(SavedView.objects.filter(Q(owner__isnull=True) | Q(owner=request.user)), pk=saved_id)
+    try:
+        services.saved_view_delete(saved=saved, by=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    if request.htmx:
+        # The button carries no form (a CSRF token would change the views fragment's ETag on
+        # every render): htmx sends the token in a header, and the page reloads.
+        return HttpResponse(status=204, headers={"HX-Refresh": "true"})
+    return redirect("app-home")

@@ -6,6 +6,7 @@ Signatures, REST calls, TwiML and access tokens all come from the `twilio` SDK.
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 import requests
@@ -243,6 +244,30 @@ class TwilioMessagingAdapter(_TwilioBase):
             messaging.learn_from_refusal(channel=channel, identity=identity, error=exc)
             raise
         return SendResult(provider_message_id=sid)
+
+    def reconcile(self, entry: TimelineEntry) -> str | None:
+        """A send that timed out: look for it among the recent messages to that number (same
+        body, created since we tried). Found: its SID is kept, so later callbacks find it."""
+        from datetime import timedelta
+
+        from channels_inbound.twilio.messaging import STATUS_MAP
+        from tickets.models import TimelineEntry as Entry
+
+        if entry.identity is None or entry.data.get("template"):
+            return None
+        since = (entry.created_at - timedelta(minutes=1)).astimezone(UTC)
+        try:
+            # Newest first; no DateSent filter, which would hide messages still queued (not sent yet).
+            found = [m for m in self.client(entry.channel).messages.list(
+                to=address(entry.channel.kind, entry.identity.value), limit=50)
+                if (m.body or "") == entry.text and m.date_created and m.date_created >= since]
+        except (TwilioRestException, requests.RequestException):
+            return None  # ask again at the next sweep
+        if len(found) != 1:
+            return None  # not there (never accepted) or ambiguous: the agent decides
+        message = found[0]
+        Entry.objects.filter(pk=entry.pk, provider_message_id="").update(provider_message_id=message.sid)
+        return STATUS_MAP.get(message.status, "sent")
 
     def send_text(self, channel: Channel, address: str, text: str, *, subject: str = "") -> None:
         from channels_inbound.twilio import messaging

@@ -32,10 +32,11 @@ from channels_inbound.twilio import twiml
 from customers import identities
 from customers.models import Identity
 from omnicenter import events
-from tickets.models import Ticket, TimelineEntry
+from tickets.models import CallbackRequest, Ticket, TimelineEntry
 
 FINAL_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 CALLBACK_ACTION = "callback_requested"
+CALLBACK_TAG = "callback"  # a visible label; "Callbacks due" itself lists open CallbackRequest rows
 
 
 def _claim(channel: Channel, caller: str, call_sid: str):
@@ -264,36 +265,66 @@ def _touch(ticket_id: int, changes: dict) -> None:
 
 
 def callback_request(*, ticket: Ticket, number: str, source: str, channel: Channel | None = None,
-                     call_entry: TimelineEntry | None = None) -> TimelineEntry:
-    """Someone asked to be called back (`source`: "ivr", "webchat", "portal"): a timeline entry of
-    kind `event` on the ticket with `data = {"action": "callback_requested", "number", "source",
-    "requested_at", "due_at" (UTC: now, or the next opening of the voice channel's business hours),
-    "assignee" (the ticket's, may be null), "state": "open", "call_entry"}`.
-    `selectors.callbacks_due()` lists the open ones for the inbox. One open request per call."""
+                     call_entry: TimelineEntry | None = None) -> CallbackRequest | None:
+    """Someone asked to be called back (`source`: "ivr", "webchat", "portal"). The request is a
+    `tickets.CallbackRequest` (the one model the portal's requests use too) due now, or at the next
+    opening of the voice channel's business hours; the ticket gets the `callback` tag (the
+    workspace's "Callbacks due" view), and the timeline an entry of kind `event` with
+    `data = {"action": "callback_requested", "number", "source", "callback", "call_entry"}`.
+    One request per call, whatever the number of repeated webhooks. None for a withheld number:
+    nobody can call it back (the timeline still says the caller asked)."""
     if call_entry is not None:
         existing = TimelineEntry.objects.filter(
             ticket_id=ticket.pk, kind=TimelineEntry.Kind.EVENT, data__action=CALLBACK_ACTION,
             data__call_entry=call_entry.pk,
         ).first()
         if existing is not None:
-            return existing
+            return CallbackRequest.objects.filter(pk=existing.data.get("callback") or 0).first()
     now = timezone.now()
     due = twiml.next_open(channel, now) if channel is not None and channel.kind == Channel.Kind.VOICE else now
-    entry = TimelineEntry.objects.create(
+    callback = None
+    if number:
+        callback = CallbackRequest.objects.create(
+            ticket=ticket, phone=number[:20], preferred_at=due,
+            note=(_("Asked on the phone menu") if source == "ivr" else source)[:300],
+        )
+        _tags_set(ticket, add=CALLBACK_TAG)
+    TimelineEntry.objects.create(
         ticket_id=ticket.pk, kind=TimelineEntry.Kind.EVENT,
         text=_("The caller asked to be called back on %(number)s.") % {"number": number or _("a withheld number")},
-        data={"action": CALLBACK_ACTION, "number": number, "source": source, "state": "open",
-              "requested_at": now.isoformat(), "due_at": due.astimezone(UTC).isoformat(), "assignee": ticket.assignee_id,
+        data={"action": CALLBACK_ACTION, "number": number, "phone": number, "source": source,
+              "preferred_at": due.astimezone(UTC).isoformat(), "callback": callback.pk if callback else None,
               "call_entry": call_entry.pk if call_entry is not None else None},
     )
     if call_entry is None:  # a call's request is published with the call's own update
         _touch(ticket.pk, {})
-    return entry
+    return callback
 
 
-def callback_complete(*, request: TimelineEntry, by, outcome: str) -> bool:
-    """The agent called back: the request is done, with the outcome they recorded."""
-    return bool(TimelineEntry.objects.filter(
-        pk=request.pk, kind=TimelineEntry.Kind.EVENT, data__action=CALLBACK_ACTION, data__state="open",
-    ).update(data={**request.data, "state": "done", "outcome": outcome[:500], "done_by": by.pk,
-                   "done_at": timezone.now().isoformat()}))
+def _tags_set(ticket: Ticket, *, add: str = "", remove: str = "") -> None:
+    from tickets.services import ticket_set_tags
+
+    current = set(Ticket.objects.get(pk=ticket.pk).tags.values_list("name", flat=True))
+    wanted = (current | {add} if add else current) - ({remove} if remove else set())
+    if wanted != current:
+        ticket_set_tags(ticket=ticket, tags=sorted(wanted), by=None)
+
+
+def callback_complete(*, callback, by, outcome: str) -> bool:
+    """The agent called back and says how it went: the request is done (the portal's
+    `callback_mark_done`), the outcome is on the timeline, and once no request of the ticket is
+    open the ticket leaves "Callbacks due"."""
+    from tickets.portal.services import callback_mark_done
+
+    if callback.done_at is not None:
+        return False
+    callback_mark_done(callback=callback, by=by)
+    TimelineEntry.objects.create(
+        ticket_id=callback.ticket_id, kind=TimelineEntry.Kind.EVENT, author_user=by,
+        text=_("Called back %(number)s: %(outcome)s") % {"number": callback.phone, "outcome": outcome[:500]},
+        data={"action": "callback_outcome", "callback": callback.pk, "outcome": outcome[:500]},
+    )
+    ticket = Ticket.objects.get(pk=callback.ticket_id)
+    if not ticket.callbacks.filter(done_at__isnull=True).exists():
+        _tags_set(ticket, remove=CALLBACK_TAG)
+    return True

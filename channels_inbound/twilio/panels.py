@@ -1,12 +1,11 @@
 """The ticket sidebar's "Phone" panel (tickets/panels.py): call buttons, opt-outs, WhatsApp's
-window with the template form, open callback requests, and the SMS segment counter."""
+window with the template form, open callback requests. (The composer counts SMS segments itself.)"""
 
 from __future__ import annotations
 
 from django.db.models import Q
 
 from channels_inbound.twilio import messaging
-from channels_inbound.twilio.selectors import callbacks_due
 from customers.models import ContactPreference, Identity
 from tickets.models import Ticket
 
@@ -15,7 +14,7 @@ def ticket_panel_context(request, ticket: Ticket) -> dict | None:
     from channels_inbound.twilio.views import voice_channel_for_tokens
 
     phones = list(ticket.customer.identities.filter(kind=Identity.Kind.PHONE, verified=True).order_by("pk"))
-    callbacks = list(callbacks_due(Ticket.objects.filter(pk=ticket.pk)))
+    callbacks = list(ticket.callbacks.filter(done_at__isnull=True).order_by("preferred_at", "pk"))
     if not phones and not callbacks:
         return None
     preferences = {
@@ -36,13 +35,27 @@ def ticket_panel_context(request, ticket: Ticket) -> dict | None:
     return {
         "ticket": ticket, "phones": rows, "callbacks": callbacks,
         "can_call": voice_channel_for_tokens() is not None,
-        "whatsapp": "whatsapp" in kinds, "sms": "sms" in kinds,
+        "whatsapp": "whatsapp" in kinds,
     }
 
 
+def customer_panel_context(request, customer) -> dict | None:
+    """Call buttons on the customer's profile (the ticket page has its own Phone panel)."""
+    from channels_inbound.twilio.views import voice_channel_for_tokens
+
+    match = getattr(request, "resolver_match", None)
+    if match is None or match.url_name != "customer-detail":
+        return None
+    phones = list(customer.identities.filter(kind=Identity.Kind.PHONE, verified=True).order_by("pk"))
+    if not phones or voice_channel_for_tokens() is None:
+        return None
+    return {"phones": phones}
+
+
 def register() -> None:
-    from tickets.panels import register_ticket_panel
+    from tickets.panels import register_customer_panel, register_ticket_panel
 
     register_ticket_panel("twilio/_ticket_panel.html", context=ticket_panel_context, order=30)
+    register_customer_panel("twilio/_customer_panel.html", context=customer_panel_context, order=30)
 
 

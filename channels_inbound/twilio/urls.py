@@ -16,7 +16,7 @@ webhook_urlpatterns = [
 app_urlpatterns = [
     path("voice/token/", views.voice_token, name="twilio-voice-token"),
     path("tickets/<int:ticket_id>/whatsapp/template/", views.whatsapp_template_form, name="twilio-whatsapp-template-form"),
-    path("tickets/<int:ticket_id>/callbacks/<int:entry_id>/done/", views.callback_done, name="twilio-callback-done"),
+    path("tickets/<int:ticket_id>/callbacks/<int:callback_id>/done/", views.callback_done, name="twilio-callback-done"),
 ]
 
 api_urlpatterns = [

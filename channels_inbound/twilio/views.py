@@ -223,24 +223,20 @@ def whatsapp_template_form(request, ticket_id: int):
 
 @require_POST
 @staff_required
-def callback_done(request, ticket_id: int, entry_id: int):
+def callback_done(request, ticket_id: int, callback_id: int):
     """The agent called back and records the outcome; the request leaves "Callbacks due"."""
     from django.contrib import messages
-    from django.http import Http404
-    from django.shortcuts import redirect
+    from django.shortcuts import get_object_or_404, redirect
 
     from channels_inbound.twilio import calls
-    from tickets.models import TimelineEntry
+    from tickets.models import CallbackRequest
     from tickets.selectors import ticket_for_agent
 
     ticket = ticket_for_agent(request.user, ticket_id)
-    callback = TimelineEntry.objects.filter(pk=entry_id, ticket=ticket, kind="event",
-                                            data__action=calls.CALLBACK_ACTION).first()
-    if callback is None:
-        raise Http404
+    callback = get_object_or_404(CallbackRequest, pk=callback_id, ticket=ticket)
     outcome = request.POST.get("outcome", "").strip()
     if not outcome:
         messages.error(request, _("Say how the callback went."))
-    elif calls.callback_complete(request=callback, by=request.user, outcome=outcome):
+    elif calls.callback_complete(callback=callback, by=request.user, outcome=outcome):
         messages.success(request, _("Callback recorded."))
     return redirect("ticket-detail", ticket_id=ticket.pk)

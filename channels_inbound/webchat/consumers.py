@@ -29,14 +29,20 @@ TYPING_EVERY = 2.0  # seconds between typing hints forwarded per socket
 MAX_FRAME_CHARS = 8 * 1024 * 1024  # base64 of WEBCHAT_ATTACHMENT_MAX_BYTES plus the text
 
 
-@database_sync_to_async
+def _db(function):
+    """Database work of one frame, self-contained (its own transaction): run on the thread pool,
+    not on Channels' one thread-sensitive thread, so that visitors do not queue behind each other."""
+    return database_sync_to_async(function, thread_sensitive=False)
+
+
+@_db
 def _channel(key: str):
     from channels_inbound.selectors import channel_for_webhook
 
     return channel_for_webhook(key, kinds=("webchat",))
 
 
-@database_sync_to_async
+@_db
 def _welcome(channel, visitor: tokens.Visitor, after: str) -> dict:
     return services.visitor_welcome(channel=channel, visitor=visitor, after=after)
 
@@ -116,6 +122,8 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         }.get(kind)
         if kind == "ping":
             await self.send_json({"type": "pong"})
+        elif kind == "oversized":
+            await self._error("too_large", _("That is too large to send."))
         elif handler is None:
             await self._error("bad_request", _("Unknown frame type."))
         else:
@@ -150,7 +158,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             await self._error("rate_limited", _("You are sending messages too fast; wait a moment."), ref)
             return
         try:
-            posted = await database_sync_to_async(call)()
+            posted = await _db(call)()
         except DomainError as exc:
             await self._error(getattr(exc, "code", "invalid"), exc.message, ref)
             return
@@ -173,16 +181,16 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         if now - self.last_typing < TYPING_EVERY:
             return
         self.last_typing = now
-        await database_sync_to_async(services.visitor_typing)(visitor=self.visitor)
+        await _db(services.visitor_typing)(visitor=self.visitor)
 
     async def _receipt(self, content: dict) -> None:
-        await database_sync_to_async(services.visitor_receipt)(
+        await _db(services.visitor_receipt)(
             visitor=self.visitor, ids=content.get("ids"), status=content["type"]
         )
 
     async def _survey_answer(self, content: dict) -> None:
         try:
-            await database_sync_to_async(services.survey_answer_receive)(
+            await _db(services.survey_answer_receive)(
                 visitor=self.visitor, survey_id=content.get("id"), rating=content.get("rating")
             )
         except DomainError as exc:

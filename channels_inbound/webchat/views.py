@@ -86,7 +86,7 @@ def script(request, key: str):
     else:
         # </ cannot close a script element from inside the JSON; the CSS travels as a JS string.
         prelude = "var __OC_WIDGET__=" + body_config.replace("</", "<\\/") + ";\nvar __OC_WIDGET_CSS__=" + json.dumps(css) + ";\n"
-        response = HttpResponse(f"(function(){{{prelude}{js}}})();\n", content_type="text/javascript; charset=utf-8")
+        response = HttpResponse(f'(function(){{"use strict";\n{prelude}{js}}})();\n', content_type="text/javascript; charset=utf-8")
     for name, value in headers.items():
         response[name] = value
     return response

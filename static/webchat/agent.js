@@ -35,7 +35,7 @@ function socketUrl() {
 let attempt = 0;
 function connect() {
   const ws = new WebSocket(socketUrl());
-  ws.addEventListener("open", () => { attempt = 0; });
+  ws.addEventListener("open", () => { attempt = 0; label.dataset.state = "live"; });
   ws.addEventListener("message", (msg) => {
     let data;
     try { data = JSON.parse(msg.data); } catch { return; }
@@ -45,6 +45,7 @@ function connect() {
     hide = setTimeout(() => { label.textContent = ""; }, 5000);
   });
   ws.addEventListener("close", (ev) => {
+    label.dataset.state = "offline";
     if (ev.code === 4401) return;
     attempt += 1;
     setTimeout(connect, Math.min(30000, 500 * 2 ** attempt) * (0.5 + Math.random()));

@@ -3,7 +3,6 @@
 // Plain JS, no framework; everything lives in a shadow root so the host page's CSS cannot touch it.
 // Protocol: docs/channels/webchat.md.
 /* global __OC_WIDGET__, __OC_WIDGET_CSS__ */
-"use strict";
 var C = __OC_WIDGET__, T = C.t, doc = document;
 var script = doc.currentScript;
 var base = C.base;
@@ -209,7 +208,7 @@ function handle(f) {
     authed = true; attempt = 0; retriedAuth = false; ready = f;
     statusEl.textContent = "";
     host.dataset.state = "live";
-    if (!historyLoaded) system(f.greeting);
+    if (!historyLoaded) log.insertBefore(system(f.greeting), log.firstChild);  // above anything sent meanwhile
     historyLoaded = true;
     f.history.forEach(function (m) { render(m); });
     if (!f.open) showOffline(f.offline_message);
@@ -237,14 +236,37 @@ function handle(f) {
   } else if (f.type === "error") {
     var node = f.ref && messages["c:" + f.ref];
     if (node) {
+      var failed = state.outbox.filter(function (o) { return o.id === f.ref; })[0];
       state.outbox = state.outbox.filter(function (o) { return o.id !== f.ref; });
       save();
       node.classList.add("failed");
       node.querySelector(".meta").textContent = T.you + " · " + f.message;
+      if (failed) offerRetry(node, failed);
     } else {
       statusEl.textContent = f.message;
     }
   }
+}
+
+// A refused message (rate limit, a lost connection) can be sent again, with the same id.
+function offerRetry(node, frame) {
+  node.setAttribute("role", "button");
+  node.setAttribute("tabindex", "0");
+  node.setAttribute("title", T.failed);
+  var retry = function (ev) {
+    if (ev.type === "keydown" && ev.key !== "Enter") return;
+    node.removeEventListener("click", retry);
+    node.removeEventListener("keydown", retry);
+    node.removeAttribute("role");
+    node.removeAttribute("tabindex");
+    node.classList.remove("failed");
+    node.querySelector(".meta").textContent = T.you + " · " + T.sending;
+    state.outbox.push(frame);
+    save();
+    send(frame);
+  };
+  node.addEventListener("click", retry);
+  node.addEventListener("keydown", retry);
 }
 
 function flush() { state.outbox.forEach(function (o) { send(o); }); }

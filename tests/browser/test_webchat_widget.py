@@ -4,6 +4,7 @@ answer, reloads, and still has the conversation."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -102,8 +103,9 @@ def test_a_visitor_chats_with_an_agent_across_origins(chromium, asgi_server, peo
         row.get_by_role("link").first.click()
         page.wait_for_url("**/app/tickets/*/")
         expect(page.locator("#timeline")).to_contain_text("Does the X200 crush ice? 🧊")
-        expect(page.locator("[data-webchat-typing]")).to_be_attached()
-        page.wait_for_timeout(500)  # the panel's own socket joins its groups
+        # The panel's own socket has joined its groups once it is open.
+        expect(page.locator("[data-webchat-typing][data-state=live]")).to_be_attached()
+        visitor.wait_for_timeout(2100)  # the widget sends a typing hint at most every 2 s
 
         box.press_sequentially("And smoothies?", delay=20)
         expect(page.get_by_text("The visitor is typing…")).to_be_visible()
@@ -179,3 +181,26 @@ def test_where_websockets_are_blocked_the_widget_polls_over_http(asgi_server, pe
     ticket_reply(ticket=entry.ticket, by=people.agent_a, text="Answered by polling.")
 
     expect(page.get_by_role("log")).to_contain_text("Answered by polling.")
+
+
+def test_a_refused_message_says_why_and_can_be_sent_again(asgi_server, people, shop, page, settings):
+    site, _channel = shop
+    settings.WEBCHAT_RATE_VISITOR = 1  # the server runs in this process and reads it per message
+    page.goto(site.url)
+    page.get_by_role("button", name="Open chat").click()
+    box = page.get_by_role("textbox", name="Write a message…")
+    box.fill("One")
+    box.press("Enter")
+    expect(page.get_by_role("log")).to_contain_text("You")
+    wait_for(lambda: TimelineEntry.objects.filter(text="One").exists())
+    box.fill("Two")
+    box.press("Enter")
+
+    refused = page.get_by_role("button", name=re.compile("You are sending messages too fast; wait a moment."))
+    expect(refused).to_have_attribute("title", "Not sent. Tap to retry.")
+    settings.WEBCHAT_RATE_VISITOR = 100
+    refused.click()
+
+    wait_for(lambda: TimelineEntry.objects.filter(text="Two").exists())
+    expect(page.get_by_role("log").get_by_role("button")).to_have_count(0)
+    assert TimelineEntry.objects.filter(text="Two").count() == 1

@@ -154,6 +154,9 @@ def test_4_a_supervisor_reassigns_and_the_ticket_moves_between_mine_views(asgi_s
     expect(a.locator("#ticket-list")).not_to_contain_text("Reassign me please")
     expect(b.locator("#notice")).to_contain_text(f"Ticket #{ticket.pk} was assigned to you")
     assert same_page(a) and same_page(b)
+    sup.goto("/app/board/")
+    expect(sup.locator("[data-team]").first).to_contain_text("Support A")
+    screenshot(sup, "board")
 
 
 def test_5_a_mention_notifies_b(asgi_server, people, api_channel, browser_page):

@@ -122,3 +122,26 @@ def test_a_connection_storm_of_agent_sockets_all_connect(asgi_server, people):
     finally:
         for ws in sockets:
             ws.__exit__(None, None, None)
+
+
+def test_malformed_watch_and_typing_floods_are_ignored(asgi_server, people, ticket):
+    with asgi_server.agent_socket(session_key_for(people.supervisor)) as b, \
+            asgi_server.agent_socket(session_key_for(people.agent_a)) as a:
+        for junk in ({"type": "watch", "ticket": 2**70}, {"type": "watch", "ticket": "1"}, {"type": "watch"},
+                     {"type": "typing", "ticket": ticket.pk}, ["not", "a", "dict"]):
+            a.send(json.dumps(junk))
+        b.send(json.dumps({"type": "watch", "ticket": ticket.pk}))
+        b.send(json.dumps({"type": "hello"}))
+        recv_until(b, "presence")
+        a.send(json.dumps({"type": "watch", "ticket": ticket.pk}))
+        for _ in range(20):
+            a.send(json.dumps({"type": "typing", "ticket": ticket.pk}))
+        a.send(json.dumps({"type": "hello"}))
+        recv_until(a, "presence")  # a's consumer handled everything before, in order
+        marker_to(people.supervisor, "end")
+
+        received = []
+        while (message := recv(b)) != {"type": "marker", "marker": "end"}:
+            received.append(message["state"])
+        # The socket survived the junk; twenty typing hints in a burst become one.
+        assert received == ["viewing", "typing"]

@@ -41,7 +41,7 @@ def counts() -> dict[str, int]:
 @pytest.fixture
 def demo_output(db, django_assert_max_num_queries) -> str:
     # Bulk inserts: the query count does not grow with the number of customers or messages.
-    with django_assert_max_num_queries(200):
+    with django_assert_max_num_queries(300):  # bulk inserts; knowledge and catalog add ~60
         return run_demo_data()
 
 
@@ -79,7 +79,7 @@ def test_given_empty_database_when_loaded_then_tickets_mix_channels_statuses_and
 
 def test_given_loaded_demo_when_run_again_then_nothing_changes_and_logins_are_printed(demo_output, django_assert_max_num_queries):
     before = counts()
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(12):  # a constant few: users, channel, and one check per app
         second = run_demo_data()
     assert counts() == before
     assert "already loaded" in second
@@ -98,7 +98,7 @@ def test_given_printed_logins_when_agents_sign_in_then_they_see_their_teams_tick
         assert client.login(username=username, password=rows[username]["password"])
         response = client.get("/app/")
         assert response.status_code == 200
-        shown = list(response.context["page"].object_list)
+        shown = list(response.context["rows"])
         assert shown
         assert all(ticket.team.name == rows[username]["teams"] or ticket.assignee.username == username for ticket in shown)
         client.logout()

@@ -90,13 +90,19 @@ def test_the_counts_are_shown_next_to_the_views(people, tickets, client):
     assert '<span class="count" data-count="mine">1</span>' in html
 
 
-def test_callbacks_due_lists_open_tickets_tagged_callback(people, tickets):
-    services.ticket_set_tags(ticket=tickets["unassigned"], tags=["callback"], by=people.agent_a)
-    services.ticket_set_tags(ticket=tickets["solved"], tags=["callback"], by=people.agent_a)
+def test_callbacks_due_lists_tickets_with_a_callback_request_not_done_yet(people, tickets):
+    from django.utils import timezone
+
+    from tickets.models import CallbackRequest
+
+    due = CallbackRequest.objects.create(ticket=tickets["unassigned"], phone="+48601234567", preferred_at=timezone.now())
+    CallbackRequest.objects.create(ticket=tickets["solved"], phone="+48601234567", preferred_at=timezone.now(),
+                                   done_at=timezone.now())
+    services.ticket_set_tags(ticket=tickets["mine"], tags=["callback"], by=people.agent_a)  # a tag alone is not a request
 
     shown = list(inbox.ticket_list(people.agent_a, "callbacks", {}))
 
-    assert shown == [tickets["unassigned"]]
+    assert shown == [due.ticket]
     assert inbox.view_counts(people.agent_a)["callbacks"] == 1
 
 
@@ -291,13 +297,14 @@ def test_bulk_assign_status_and_tag(people, tickets, client):
     client.post("/app/bulk/", {"ids": ids, "action": "assign", "value": str(people.agent_a.pk)})
     client.post("/app/bulk/", {"ids": ids, "action": "priority", "value": "high"})
     client.post("/app/bulk/", {"ids": ids, "action": "tag", "value": "refunds"})
+    client.post("/app/bulk/", {"ids": ids, "action": "team", "value": str(people.team_b.pk)})
     response = client.post("/app/bulk/", {"ids": ids, "action": "status", "value": "pending", "state": "view=mine"})
 
     assert response.status_code == 302 and response["Location"] == "/app/?view=mine"
     for key in ("unassigned", "urgent"):
         t = Ticket.objects.get(pk=tickets[key].pk)
-        assert (t.assignee, t.priority, t.status, list(t.tags.values_list("name", flat=True))) == (
-            people.agent_a, "high", "pending", ["refunds"])
+        assert (t.assignee, t.priority, t.status, t.team, list(t.tags.values_list("name", flat=True))) == (
+            people.agent_a, "high", "pending", people.team_b, ["refunds"])
 
 
 def test_bulk_is_all_or_nothing(people, tickets, client):
@@ -615,3 +622,46 @@ def test_the_board_costs_the_same_queries_for_more_teams_and_agents(people, tick
         team = TeamFactory(name=f"Extra {i}")
         UserFactory(username=f"extra{i}", role="agent", teams=[team])
     assert count_queries(client, "/app/board/") == few
+
+
+def test_the_embedded_mode_search_fallback_finds_the_same_tickets(people, tickets, monkeypatch):
+    # SQLite has no full-text search here: the fallback (LIKE on the whole term) runs on any database.
+    class NotPostgres:
+        vendor = "sqlite"
+
+    monkeypatch.setattr(inbox, "connection", NotPostgres())
+    found = inbox.ticket_list(people.agent_a, "all", {"q": "smoke every"})
+    assert list(found) == [tickets["mine"]]
+    assert list(inbox.ticket_list(people.agent_a, "all", {"q": "confidential"})) == []
+
+
+def test_saved_views_personal_and_shared_in_folders(people, tickets, client):
+    from tickets.models import SavedView
+
+    client.force_login(people.agent_a)
+    client.post("/app/saved-views/", {"name": "Urgent ones", "folder": "Triage",
+                                      "query": "view=open&priority=urgent&evil=1&view=bogus"})
+    refused = client.post("/app/saved-views/", {"name": "For all", "query": "view=open", "shared": "on"})
+    assert "Only supervisors create shared views." in flash(refused)
+    client.force_login(people.supervisor)
+    client.post("/app/saved-views/", {"name": "Pending everywhere", "query": "view=pending", "shared": "on"})
+
+    mine = SavedView.objects.get(name="Urgent ones")
+    assert (mine.owner, mine.folder, mine.query) == (people.agent_a, "Triage", "view=open&priority=urgent")
+    html = get(client, people.agent_a, "/app/", fragment="views")
+    assert "Urgent ones" in html and "Triage" in html and "Pending everywhere" in html
+    assert "Urgent ones" not in get(client, people.agent_b, "/app/", fragment="views")
+    assert listed(get(client, people.agent_a, "/app/?" + mine.query + "&fragment=list"), tickets) == ["urgent"]
+
+    client.force_login(people.agent_a)
+    shared = SavedView.objects.get(name="Pending everywhere")
+    client.post(f"/app/saved-views/{shared.pk}/delete/")
+    assert SavedView.objects.filter(pk=shared.pk).exists()
+    client.force_login(people.agent_b)
+    assert client.post(f"/app/saved-views/{mine.pk}/delete/").status_code == 404
+    client.force_login(people.agent_a)
+    views = client.get("/app/", {"fragment": "views"})
+    assert client.get("/app/", {"fragment": "views"}, HTTP_IF_NONE_MATCH=views["ETag"]).status_code == 304
+    deleted = client.post(f"/app/saved-views/{mine.pk}/delete/", HTTP_HX_REQUEST="true")
+    assert deleted.status_code == 204 and deleted["HX-Refresh"] == "true"
+    assert not SavedView.objects.filter(pk=mine.pk).exists()

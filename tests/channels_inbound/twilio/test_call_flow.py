@@ -131,5 +131,6 @@ def test_menu_queue_leave_and_callback(menu_channel, people, twilio_post, django
     assert call_entry.data["call"]["outcome"] == "callback"
     assert call_entry.ticket.team == people.team_b
     [request] = callbacks_due(tickets_visible_to(people.agent_b))
-    assert request.ticket_id == call_entry.ticket_id and request.data["number"] == CUSTOMER_PHONE
+    assert request.ticket_id == call_entry.ticket_id and request.phone == CUSTOMER_PHONE
+    assert "callback" in call_entry.ticket.tags.values_list("name", flat=True)
     assert list(callbacks_due(tickets_visible_to(people.agent_a))) == []  # team A cannot see team B's ticket

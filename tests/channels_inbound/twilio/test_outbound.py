@@ -250,3 +250,40 @@ def test_late_processing_never_shortens_the_window_or_undoes_a_later_stop(sms_ch
     assert messaging.opted_out_at(identity=identity, channel_kind="sms") == now
     messaging.preference_opt_in(identity=identity, channel_kind="sms", at=now + timedelta(minutes=1))
     assert messaging.opted_out_at(identity=identity, channel_kind="sms") is None
+
+
+def _listing(*messages) -> dict:
+    return {"messages": list(messages), "end": 0, "first_page_uri": "", "next_page_uri": None, "page": 0,
+            "page_size": 50, "previous_page_uri": None, "start": 0, "uri": ""}
+
+
+def test_an_unknown_outcome_is_reconciled_from_twilios_message_list(sms_channel, twilio_api, inbound, reply, settings):
+    from channels_inbound.delivery import outbound_sweep
+
+    settings.OUTBOUND_HTTP_TIMEOUT = 1
+    twilio_api.respond(status=201, json=fixture("message_create_response"), delay=3)
+    entry = reply(inbound(sms_channel).ticket, "It ships today.")
+    assert entry.delivery_status == D.UNKNOWN
+    created = timezone.now().strftime("%a, %d %b %Y %H:%M:%S +0000")
+    twilio_api.respond(status=200, json=_listing(
+        fixture("message_create_response", sid="SMother", body="Something else", date_created=created),
+        fixture("message_create_response", status="delivered", date_created=created),
+    ))
+    assert outbound_sweep()["reconciled"] == 1
+    entry.refresh_from_db()
+    assert entry.delivery_status == D.DELIVERED and entry.provider_message_id == SID
+    listing = twilio_api.requests[-1]
+    assert listing.method == "GET" and listing.path.startswith(f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json?")
+    assert "To=%2B48601234567" in listing.path
+
+
+def test_an_unknown_outcome_twilio_never_saw_stays_unknown(sms_channel, twilio_api, inbound, reply, settings):
+    from channels_inbound.delivery import outbound_sweep
+
+    settings.OUTBOUND_HTTP_TIMEOUT = 1
+    twilio_api.respond(status=201, json=fixture("message_create_response"), delay=3)
+    entry = reply(inbound(sms_channel).ticket)
+    twilio_api.respond(status=200, json=_listing())
+    assert outbound_sweep()["reconciled"] == 0
+    entry.refresh_from_db()
+    assert entry.delivery_status == D.UNKNOWN

@@ -72,21 +72,28 @@ def test_another_teams_agent_gets_404(client, people, whatsapp_ticket):
 
 def test_callbacks_due_are_listed_and_the_outcome_is_recorded(client, people, voice_channel, twilio_post,
                                                             django_capture_on_commit_callbacks):
+    from tickets.models import CallbackRequest
+
     with django_capture_on_commit_callbacks(execute=True):
         twilio_post(f"/webhooks/twilio/{voice_channel.key}/voice/options?lang=en", fixture("voice_incoming", Digits="1"))
-    request = TimelineEntry.objects.get(data__action="callback_requested")
-    html = page(client, people.agent_a, request.ticket)
-    assert "Callbacks due" in html and f"/callbacks/{request.pk}/done/" in html
+    callback = CallbackRequest.objects.get()
+    done_url = f"/app/tickets/{callback.ticket_id}/callbacks/{callback.pk}/done/"
+    html = page(client, people.agent_a, callback.ticket)
+    assert done_url in html
     assert "asked to be called back" in html  # the timeline shows the request itself
     client.force_login(people.agent_b)
-    assert client.post(f"/app/tickets/{request.ticket_id}/callbacks/{request.pk}/done/", {"outcome": "x"}).status_code == 404
+    assert client.post(done_url, {"outcome": "x"}).status_code == 404
     client.force_login(people.agent_a)
-    response = client.post(f"/app/tickets/{request.ticket_id}/callbacks/{request.pk}/done/", {"outcome": "Reached, solved"})
+    assert client.post(done_url, {"outcome": ""}).status_code == 302
+    callback.refresh_from_db()
+    assert callback.done_at is None  # no outcome, nothing recorded
+    response = client.post(done_url, {"outcome": "Reached, solved"})
     assert response.status_code == 302
-    request.refresh_from_db()
-    assert request.data["state"] == "done" and request.data["outcome"] == "Reached, solved"
-    assert request.data["done_by"] == people.agent_a.pk
-    assert "Callbacks due" not in page(client, people.agent_a, request.ticket)
+    callback.refresh_from_db()
+    assert callback.done_at is not None and callback.done_by == people.agent_a
+    assert TimelineEntry.objects.get(data__action="callback_outcome").data["outcome"] == "Reached, solved"
+    assert "callback" not in callback.ticket.tags.values_list("name", flat=True)
+    assert done_url not in page(client, people.agent_a, callback.ticket)
 
 
 def test_an_opt_out_shows_on_the_panel(client, people, sms_channel, twilio_post, django_capture_on_commit_callbacks):
@@ -94,4 +101,21 @@ def test_an_opt_out_shows_on_the_panel(client, people, sms_channel, twilio_post,
         twilio_post(f"/webhooks/twilio/{sms_channel.key}/message", fixture("sms_inbound", Body="STOP"))
     html = page(client, people.agent_a, TimelineEntry.objects.get().ticket)
     assert "Opted out of SMS" in html
-    assert "data-sms-segments" in html
+
+
+def test_the_customer_profile_has_call_buttons_with_browser_calling(client, people, voice_channel):
+    from tests.factories import IdentityFactory
+
+    IdentityFactory(customer=people.customer, kind="phone", value=CUSTOMER_PHONE)
+    client.force_login(people.supervisor)
+    html = client.get(f"/app/customers/{people.customer.pk}/").content.decode()
+    assert f'data-call-number="{CUSTOMER_PHONE}"' in html and 'id="customer-phone-panel"' in html
+
+
+def test_no_call_buttons_without_browser_calling(client, people):
+    from tests.factories import IdentityFactory
+
+    IdentityFactory(customer=people.customer, kind="phone", value=CUSTOMER_PHONE)
+    client.force_login(people.supervisor)
+    html = client.get(f"/app/customers/{people.customer.pk}/").content.decode()
+    assert "data-call-number" not in html

@@ -235,16 +235,21 @@ def test_long_voicemails_are_recorded_without_transcription(voice_channel, call)
 
 
 def test_pressing_the_key_requests_a_callback_on_the_ticket(voice_channel, call, people):
+    from tickets.models import CallbackRequest
+
     root = tree(call("options", "?lang=en", Digits="1"))
     assert tags(root) == ["Say", "Hangup"]
     tree(call("options", "?lang=en", Digits="1"))  # repeated: still one request
-    [request] = TimelineEntry.objects.filter(kind="event", data__action="callback_requested")
-    assert request.data["number"] == CUSTOMER_PHONE and request.data["state"] == "open"
+    [callback] = CallbackRequest.objects.all()
     call_entry = TimelineEntry.objects.get(kind="call")
-    assert request.ticket_id == call_entry.ticket_id
+    assert callback.ticket_id == call_entry.ticket_id and callback.phone == CUSTOMER_PHONE
+    assert callback.done_at is None and callback.preferred_at <= timezone.now()
     assert call_entry.data["call"]["outcome"] == "callback"
-    due = twilio_selectors.callbacks_due(tickets_visible_to(people.agent_a))
-    assert list(due) == [request]
+    # The workspace's "Callbacks due" view lists tickets tagged `callback`.
+    assert list(call_entry.ticket.tags.values_list("name", flat=True)) == ["callback"]
+    [note] = TimelineEntry.objects.filter(kind="event", data__action="callback_requested")
+    assert note.data["callback"] == callback.pk and note.data["call_entry"] == call_entry.pk
+    assert list(twilio_selectors.callbacks_due(tickets_visible_to(people.agent_a))) == [callback]
     assert list(twilio_selectors.callbacks_due(tickets_visible_to(people.agent_b))) == []
 
 
@@ -395,13 +400,12 @@ def test_a_callback_asked_for_after_hours_is_due_at_the_next_opening(voice_chann
     assert twiml.next_open(voice_channel, early) == datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
 
-def test_a_callback_request_carries_its_due_time_and_the_tickets_assignee(voice_channel, call, people):
-    call()
-    Ticket.objects.update(assignee=people.agent_a)
+def test_a_callback_asked_for_while_open_is_due_now(voice_channel, call, people):
+    from tickets.models import CallbackRequest
+
+    before = timezone.now()
     call("options", "?lang=en", Digits="1")
-    request = TimelineEntry.objects.get(data__action="callback_requested")
-    assert request.data["assignee"] == people.agent_a.pk
-    assert request.data["due_at"] == request.data["requested_at"]  # open now: due now
+    assert before <= CallbackRequest.objects.get().preferred_at <= timezone.now()
 
 
 def test_web_chat_or_the_portal_can_request_a_callback_on_a_ticket(voice_channel, people, django_capture_on_commit_callbacks):
@@ -413,9 +417,17 @@ def test_web_chat_or_the_portal_can_request_a_callback_on_a_ticket(voice_channel
     voice_channel.settings = {**voice_channel.settings, "business_hours": [
         {"days": [(today + 1) % 7], "start": "09:00", "end": "10:00"}]}
     with django_capture_on_commit_callbacks(execute=True):
-        request = calls.callback_request(ticket=ticket, number="+48601234567", source="webchat", channel=voice_channel)
-    assert request.data["source"] == "webchat" and request.data["assignee"] == people.agent_a.pk
-    assert request.data["due_at"] > request.data["requested_at"]  # closed now: due at tomorrow's opening
-    assert list(twilio_selectors.callbacks_due(tickets_visible_to(people.agent_a))) == [request]
+        callback = calls.callback_request(ticket=ticket, number="+48601234567", source="webchat", channel=voice_channel)
+    assert callback.preferred_at > timezone.now()  # closed now: due at tomorrow's opening
+    assert callback.note == "webchat"
+    assert list(twilio_selectors.callbacks_due(tickets_visible_to(people.agent_a))) == [callback]
     ticket.refresh_from_db()
-    assert ticket.version > 1
+    assert ticket.version > 1 and "callback" in ticket.tags.values_list("name", flat=True)
+
+
+def test_a_withheld_number_cannot_be_called_back_but_the_wish_is_noted(voice_channel, call):
+    from tickets.models import CallbackRequest
+
+    call("options", "?lang=en", Digits="1", From="anonymous", Caller="anonymous")
+    assert not CallbackRequest.objects.exists()
+    assert "withheld" in TimelineEntry.objects.get(data__action="callback_requested").text

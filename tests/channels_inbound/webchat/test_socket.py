@@ -324,6 +324,8 @@ def test_typing_goes_from_visitor_to_agents_of_the_team_and_back(asgi_server, ch
     client.force_login(people.agent_a)
     assert client.post(f"/app/webchat/tickets/{ticket.pk}/typing/").json() == {"visitors": 1}
     assert frame(visitor, "typing") == {"type": "typing", "from": "agent"}
+    client.post(f"/app/webchat/tickets/{ticket.pk}/typing/", {"state": "seen"})
+    assert frame(visitor, "seen") == {"type": "seen"}
     client.force_login(people.agent_b)
     assert client.post(f"/app/webchat/tickets/{ticket.pk}/typing/").status_code == 404
 
