@@ -205,3 +205,16 @@ def test_the_page_token_stays_out_of_debug_logs(post_meta, messenger, graph, rep
         assert reply().delivery_status == "sent"
     assert "access_token=<redacted>" in caplog.text
     assert PAGE_TOKEN not in caplog.text
+
+
+def test_the_workspace_composer_shows_the_window_refusal(post_meta, messenger, graph, people, client):
+    _customer_wrote(post_meta, messenger, hours_ago=25)
+    ticket = TimelineEntry.objects.get(direction="in").ticket
+    client.force_login(people.agent_a)
+
+    response = client.post(f"/app/tickets/{ticket.pk}/reply/", {"kind": "reply", "text": "Sorry for the delay",
+                                                                 "confirm": "on"}, follow=True)
+
+    assert "More than 24 hours have passed since the customer" in response.content.decode()
+    assert not TimelineEntry.objects.filter(direction="out").exists()
+    assert graph.calls("/me/messages") == []
