@@ -6,13 +6,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
+from django.utils.translation import gettext_lazy
 from rest_framework import serializers
+
+from omnicenter.errors import DomainError
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
     from channels_inbound.models import Channel, InboundEvent
     from customers.identities import IdentityClaim
+    from customers.models import Identity
     from tickets.models import TimelineEntry
 
 
@@ -83,6 +87,15 @@ class UnknownOutcome(Exception):
     """The request may or may not have reached the provider (timeout): never blindly re-send."""
 
 
+class ChannelWindowExpired(DomainError):
+    """The provider accepts no message to this person now (Meta's 24-hour window): refused before
+    the reply is queued (`Adapter.check_reply`)."""
+
+    status_code = 409
+    code = "window_expired"
+    default_message = gettext_lazy("The customer's messaging window on this channel is closed.")
+
+
 class EmptySettings(serializers.Serializer):
     pass
 
@@ -120,6 +133,12 @@ class Adapter:
 
     def webhook_urls(self, channel: Channel) -> dict[str, str]:
         return {}
+
+    def check_reply(self, channel: Channel, identity: Identity | None) -> None:
+        """Called by `ticket_reply` before a person's reply is queued: raise ChannelWindowExpired
+        (or another DomainError) with a readable message when the provider would refuse it anyway.
+        Reads only; never calls the provider (it runs under the ticket's lock)."""
+        return None
 
     def channel_created(self, channel: Channel) -> None:
         """Runs after the creating transaction commits (e.g. enqueue the provider's webhook

@@ -226,6 +226,15 @@ def reply_target(ticket: Ticket, channel: Channel | None = None, identity: Ident
     raise NoReplyChannel(_("This ticket has no channel to reply on; choose one."))
 
 
+def _check_reply(channel: Channel, identity: Identity) -> None:
+    """The channel may refuse a reply up front (a closed messaging window), before it is queued."""
+    from channels_inbound import registry
+
+    adapter = registry.adapter_for(channel.kind)
+    if adapter is not None:
+        adapter.check_reply(channel, identity)
+
+
 @transaction.atomic
 def ticket_reply(
     *, ticket: Ticket, by: User, text: str, html: str = "", channel: Channel | None = None,
@@ -238,6 +247,7 @@ def ticket_reply(
     if ticket.status == S.CLOSED:
         raise TicketClosed()
     target_channel, target_identity = reply_target(ticket, channel, identity)
+    _check_reply(target_channel, target_identity)
     now = timezone.now()
     entry = TimelineEntry.objects.create(
         ticket=ticket, kind=TimelineEntry.Kind.MESSAGE, direction=TimelineEntry.Direction.OUTBOUND,

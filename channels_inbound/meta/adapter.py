@@ -19,12 +19,14 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from channels_inbound import social
 from channels_inbound.base import (
     Adapter,
+    ChannelWindowExpired,
     NormalizedMessage,
     PermanentSendError,
     Rejected,
@@ -274,22 +276,36 @@ class MetaAdapter(Adapter):
         now = timezone.now()
         if last is not None and now - last <= WINDOW:
             return {"messaging_type": "RESPONSE"}
-        if last is not None and human and channel.settings.get("human_agent_tag") and now - last <= HUMAN_AGENT_WINDOW:
+        tagged = bool(channel.settings.get("human_agent_tag")) and human
+        if last is not None and tagged and now - last <= HUMAN_AGENT_WINDOW:
             return {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
         if last is None:
-            raise PermanentSendError("The customer has not written on this channel: Meta allows answers only within 24 hours of their message.")
-        if channel.settings.get("human_agent_tag") and human:
-            raise PermanentSendError("More than 7 days have passed since the customer's last message: Meta allows no further answer until they write again.")
-        raise PermanentSendError(
-            "More than 24 hours have passed since the customer's last message: Meta allows no answer until they write "
-            "again (pages with the Human Agent permission may answer for 7 days; see the channel's settings)."
-        )
+            raise ChannelWindowExpired(gettext(
+                "The customer has not written on this channel: Meta allows answers only within 24 hours of their message."
+            ))
+        if tagged:
+            raise ChannelWindowExpired(gettext(
+                "More than 7 days have passed since the customer's last message: Meta allows no further answer "
+                "until they write again."
+            ))
+        raise ChannelWindowExpired(gettext(
+            "More than 24 hours have passed since the customer's last message: Meta allows no answer until they "
+            "write again (pages with the Human Agent permission may answer for 7 days; see the channel's settings)."
+        ))
+
+    def check_reply(self, channel: Channel, identity: Identity | None) -> None:
+        # Another kind of identity is refused by reply_target; a foreign page's PSID fails in send.
+        if identity is not None and identity.kind == channel.kind:
+            self.messaging_type(channel, identity, human=True)
 
     def _send(self, channel: Channel, identity: Identity, text: str, attachments=(), *, human: bool) -> SendResult:
         token = channel.secret("page_access_token")
         if not token:
             raise PermanentSendError("The channel has no page access token.")
-        kind = self.messaging_type(channel, identity, human=human)
+        try:
+            kind = self.messaging_type(channel, identity, human=human)
+        except ChannelWindowExpired as exc:
+            raise PermanentSendError(exc.message) from None
         base = {"recipient": {"id": identity.value}, **kind}
         chunks = [text[i:i + TEXT_LIMIT] for i in range(0, len(text), TEXT_LIMIT)] if text else []
         sent: list[str] = []

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from channels_inbound import registry
-from channels_inbound.base import InboundAttachment, PermanentSendError
+from channels_inbound.base import ChannelWindowExpired, InboundAttachment, PermanentSendError
+from channels_inbound.delivery import message_deliver
 from channels_inbound.models import Channel
+from customers.models import ContactPreference
 from tests.channels_inbound.meta.conftest import PAGE_TOKEN, PSID, at, load, messenger_settings
 from tests.factories import make_channel
 from tickets.models import TimelineEntry
@@ -68,10 +72,39 @@ def test_an_attachment_is_uploaded_as_multipart_filedata(post_meta, messenger, g
     assert b'{"id": "' + PSID.encode() + b'"}' in call.body
 
 
-def test_after_24_hours_the_reply_is_refused_clearly_and_nothing_is_sent(post_meta, messenger, graph, reply):
+def test_after_24_hours_the_reply_is_refused_up_front_and_nothing_is_queued(post_meta, messenger, graph, people):
     _customer_wrote(post_meta, messenger, hours_ago=25)
-    entry = reply()
+    ticket = TimelineEntry.objects.get(direction="in").ticket
 
+    with pytest.raises(ChannelWindowExpired, match="More than 24 hours have passed"):
+        ticket_reply(ticket=ticket, by=people.agent_a, text="Sorry for the delay")
+    assert not TimelineEntry.objects.filter(direction="out").exists()
+    assert graph.calls("/me/messages") == []
+
+
+def test_the_api_answers_409_with_the_reason(post_meta, messenger, graph, people, api_as):
+    _customer_wrote(post_meta, messenger, hours_ago=25)
+    ticket = TimelineEntry.objects.get(direction="in").ticket
+
+    response = api_as(people.agent_a).post(f"/api/v1/tickets/{ticket.pk}/messages/",
+                                           {"kind": "reply", "text": "Sorry for the delay"}, format="json")
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "window_expired"
+    assert "24 hours" in response.json()["detail"]
+    assert not TimelineEntry.objects.filter(direction="out").exists()
+
+
+def test_a_window_that_closes_before_the_send_fails_the_message_clearly(post_meta, messenger, graph, people,
+                                                                       django_capture_on_commit_callbacks):
+    _customer_wrote(post_meta, messenger)
+    ticket = TimelineEntry.objects.get(direction="in").ticket
+    entry = ticket_reply(ticket=ticket, by=people.agent_a, text="queued while the window was open")
+    ContactPreference.objects.update(window_expires_at=timezone.now() - timedelta(hours=1))
+
+    message_deliver(entry_id=entry.pk)
+
+    entry.refresh_from_db()
     assert entry.delivery_status == "failed"
     assert "More than 24 hours have passed" in entry.delivery_error
     assert graph.calls("/me/messages") == []
@@ -87,13 +120,13 @@ def test_with_the_human_agent_permission_an_agent_answers_within_7_days(post_met
     assert (body["messaging_type"], body["tag"]) == ("MESSAGE_TAG", "HUMAN_AGENT")
 
 
-def test_after_7_days_even_the_human_agent_tag_is_refused(post_meta, messenger, graph, reply):
+def test_after_7_days_even_the_human_agent_tag_is_refused(post_meta, messenger, graph, people):
     Channel.objects.filter(pk=messenger.channel.pk).update(settings=messenger_settings(human_agent_tag=True))
     _customer_wrote(post_meta, messenger, hours_ago=8 * 24)
-    entry = reply()
+    ticket = TimelineEntry.objects.get(direction="in").ticket
 
-    assert entry.delivery_status == "failed"
-    assert "7 days" in entry.delivery_error
+    with pytest.raises(ChannelWindowExpired, match="7 days"):
+        ticket_reply(ticket=ticket, by=people.agent_a, text="hello?")
     assert graph.calls("/me/messages") == []
 
 
@@ -172,3 +205,16 @@ def test_the_page_token_stays_out_of_debug_logs(post_meta, messenger, graph, rep
         assert reply().delivery_status == "sent"
     assert "access_token=<redacted>" in caplog.text
     assert PAGE_TOKEN not in caplog.text
+
+
+def test_the_workspace_composer_shows_the_window_refusal(post_meta, messenger, graph, people, client):
+    _customer_wrote(post_meta, messenger, hours_ago=25)
+    ticket = TimelineEntry.objects.get(direction="in").ticket
+    client.force_login(people.agent_a)
+
+    response = client.post(f"/app/tickets/{ticket.pk}/reply/", {"kind": "reply", "text": "Sorry for the delay",
+                                                                 "confirm": "on"}, follow=True)
+
+    assert "More than 24 hours have passed since the customer" in response.content.decode()
+    assert not TimelineEntry.objects.filter(direction="out").exists()
+    assert graph.calls("/me/messages") == []

@@ -152,3 +152,25 @@ def test_the_webhook_costs_a_constant_number_of_queries(client, messenger, djang
         response = client.post(messenger.url, data=body, content_type="application/json",
                                HTTP_X_HUB_SIGNATURE_256=sign(body, APP_SECRET))
     assert response.json()["stored"] == 6
+
+
+def test_the_apps_url_also_routes_its_instagram_account(post_meta, messenger, instagram):
+    # Registered once in the app: the Messenger channel's URL receives the Instagram object too.
+    response = post_meta(messenger, load("instagram_text.json"))
+
+    assert response.json() == {"stored": 1, "duplicates": 0}
+    entry = TimelineEntry.objects.get(direction="in")
+    assert entry.channel == instagram.channel
+    assert entry.identity.kind == "instagram"
+
+
+def test_a_body_above_the_limit_is_413_and_stores_nothing(post_meta, messenger, settings):
+    settings.INBOUND_MAX_BYTES = 100
+    assert post_meta(messenger, load("messenger_text.json")).status_code == 413
+    assert not InboundEvent.objects.exists()
+
+
+def test_a_signed_body_that_is_not_a_meta_payload_is_400(post_meta, messenger):
+    assert post_meta(messenger, b"[1, 2]").status_code == 400
+    assert post_meta(messenger, b"not json").status_code == 400
+    assert not InboundEvent.objects.exists()

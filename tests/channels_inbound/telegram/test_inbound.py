@@ -144,3 +144,9 @@ def test_the_webhook_costs_a_constant_number_of_queries(client, telegram, django
         response = client.post(telegram.url, data=json.dumps(load("message_text.json")), content_type="application/json",
                                HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=telegram.secret_token)
     assert response.status_code == 200
+
+
+def test_a_body_above_the_limit_is_413_and_stores_nothing(post_update, telegram, settings):
+    settings.INBOUND_MAX_BYTES = 50
+    assert post_update(telegram, load("message_text.json")).status_code == 413
+    assert not InboundEvent.objects.exists()
