@@ -106,7 +106,7 @@ def _search_postgres(translations: QuerySet[Translation], q: str, language: str,
     1. matching ids: the full-text GIN index (exact) UNION the trigram index on folded titles
        (typos), each used alone (an OR of the two would re-read every row's vector);
     2. candidates: title matches first (the small ``title_vector``), then the newest, at most
-       RANK_LIMIT of them;
+       RANK_LIMIT of them (one query, run now);
     3. only those are ranked with the whole vector (``ts_rank_cd``) plus title similarity.
     """
     # Only constant SQL is formatted in; the query text always travels as a parameter.
@@ -121,9 +121,10 @@ def _search_postgres(translations: QuerySet[Translation], q: str, language: str,
         f"(knowledge_translation.title_vector @@ {tsq} OR %s <<%% knowledge_translation.search_title)",
         [*params, folded], output_field=BooleanField(),
     )
-    candidates = (
+    # Fetched here as a list: as an `IN (subquery ... LIMIT)` PostgreSQL would run it once per row.
+    candidates = list(
         translations.filter(pk__in=hits).annotate(title_hit=title_hit)
-        .order_by("-title_hit", "-article__published_at", "-pk").values("pk")[:RANK_LIMIT]
+        .order_by("-title_hit", "-article__published_at", "-pk").values_list("pk", flat=True)[:RANK_LIMIT]
     )
     rank = RawSQL(  # noqa: S611
         f"ts_rank_cd(knowledge_translation.search_vector, {tsq}, 1) + word_similarity(%s, knowledge_translation.search_title)",
