@@ -134,6 +134,7 @@ def measure(rounds: int) -> dict:
     core: list[float] = []
     api: list[float] = []
     per_language: dict[str, list[float]] = {}
+    per_query: dict[str, list[float]] = {}
     hits: dict[str, int] = {}
     for round_ in range(rounds + 1):  # round 0 warms caches and is not counted
         for language, queries in QUERIES.items():
@@ -149,6 +150,7 @@ def measure(rounds: int) -> dict:
                     core.append((t1 - t0) * 1000)
                     api.append((t2 - t1) * 1000)
                     per_language.setdefault(language, []).append((t2 - t1) * 1000)
+                    per_query.setdefault(f"{language}:{q}", []).append((t2 - t1) * 1000)
                 else:
                     hits[f"{language}:{q}"] = response.json()["count"]
 
@@ -161,6 +163,10 @@ def measure(rounds: int) -> dict:
         "api_request": stats(api),
         "api_by_language": {language: stats(values) for language, values in per_language.items()},
         "matches_per_query": hits,
+        "api_p50_by_query": {
+            key: round(common.percentile(values, 50), 2)
+            for key, values in sorted(per_query.items(), key=lambda kv: -common.percentile(kv[1], 50))
+        },
     }
 
 
@@ -190,6 +196,9 @@ def main() -> int:
         common.log(f"{name}: p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms, max {r['max_ms']} ms over {r['n']} queries")
     for language, r in results["api_by_language"].items():
         common.log(f"  api {language}: p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms")
+    slowest = list(results["api_p50_by_query"].items())[:5]
+    common.log("slowest queries (API p50, matches): " + ", ".join(
+        f"{key} {ms} ms ({results['matches_per_query'][key]})" for key, ms in slowest))
     met = results["api_request"]["p95_ms"] < TARGET_P95_MS
     common.log(f"target p95 < {TARGET_P95_MS} ms: {'met' if met else 'NOT met'} (results in {RESULTS})")
     return 0 if met else 1
