@@ -148,11 +148,14 @@ class ArticleViewSet(viewsets.GenericViewSet):
         q = search.clean_query(request.query_params.get("q", ""))
         # Related articles are listed only when this reader may see them too.
         related = Prefetch("related_articles", queryset=selectors.readable_articles(request.user, request.auth))
-        prefetch = ("article__translations", "article__tags", Prefetch("article__related_articles", queryset=related.queryset))
+        # Of the article's other translations only their languages and revisions are needed.
+        siblings = Translation.objects.only("id", "article_id", "language", "revision", "source_revision")
+        prefetch = (Prefetch("article__translations", queryset=siblings), "article__tags",
+                    Prefetch("article__related_articles", queryset=related.queryset))
         if q:
             translations = search.search(
                 Translation.objects.filter(article__in=self._articles()).select_related("article__category")
-                .prefetch_related(*prefetch), q=q, language=language,
+                .defer(*selectors.SEARCH_COLUMNS).prefetch_related(*prefetch), q=q, language=language,
             )
             page = self.paginate_queryset(translations)
             marks = search.snippets(page, q=q, language=language)
@@ -160,7 +163,8 @@ class ArticleViewSet(viewsets.GenericViewSet):
             return self.get_paginated_response(rows)
         articles = (
             self._articles().select_related("category")
-            .prefetch_related("translations", "tags", related).order_by("-updated_at", "pk")
+            .prefetch_related(Prefetch("translations", queryset=Translation.objects.defer(*selectors.SEARCH_COLUMNS)),
+                              "tags", related).order_by("-updated_at", "pk")
         )
         page = self.paginate_queryset(articles)
         rows = []

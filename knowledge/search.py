@@ -105,29 +105,34 @@ def _tsquery(language: str, q: str, *, any_word: bool = False) -> tuple[str, lis
 def _search_postgres(translations: QuerySet[Translation], q: str, language: str, any_word: bool) -> QuerySet[Translation]:
     """Three steps, so that a common word matching thousands of articles stays fast:
 
-    1. matching ids: the full-text GIN index (exact) UNION the trigram index on folded titles
-       (typos), each used alone (an OR of the two would re-read every row's vector);
-    2. candidates: title matches first (the small ``title_vector``), then the newest, at most
-       RANK_LIMIT of them;
-    3. only those are ranked with the whole vector (``ts_rank_cd``) plus title similarity.
+    1. title matches: the small ``title_vector`` (GIN) or the trigram index on folded titles
+       (typos), newest first, at most RANK_LIMIT;
+    2. if there is room, body matches from the full-text GIN index, newest first (each index
+       used alone: an OR of them would re-read every matching row's whole vector);
+    3. only these candidates are ranked: title matches first, then ``ts_rank_cd`` on the whole
+       vector plus title similarity.
     """
     # Only constant SQL is formatted in; the query text always travels as a parameter.
     tsq, params = _tsquery(language, q, any_word=any_word)
     if not tsq:
         return translations.none()
     folded = fold(q)
-    hits = RawSQL(  # noqa: S611
-        f"SELECT id FROM knowledge_translation WHERE language = %s AND search_vector @@ {tsq} "  # noqa: S608
-        "UNION SELECT id FROM knowledge_translation WHERE language = %s AND search_title %%> %s",
-        [language, *params, language, folded],
+    in_title = RawSQL(  # noqa: S611
+        f"SELECT id FROM knowledge_translation WHERE title_vector @@ {tsq} "  # noqa: S608
+        "UNION SELECT id FROM knowledge_translation WHERE search_title %%> %s",
+        [*params, folded],
     )
+    in_text = RawSQL(f"SELECT id FROM knowledge_translation WHERE search_vector @@ {tsq}", params)  # noqa: S611,S608
+    # Fetched here as lists: as `IN (subquery ... LIMIT)` PostgreSQL would run them once per row.
+    candidates = list(translations.filter(pk__in=in_title).order_by("-pk").values_list("pk", flat=True)[:RANK_LIMIT])
+    if len(candidates) < RANK_LIMIT:
+        candidates += list(
+            translations.filter(pk__in=in_text).exclude(pk__in=candidates).order_by("-pk")
+            .values_list("pk", flat=True)[: RANK_LIMIT - len(candidates)]
+        )
     title_hit = RawSQL(  # noqa: S611
         f"(knowledge_translation.title_vector @@ {tsq} OR %s <<%% knowledge_translation.search_title)",
         [*params, folded], output_field=BooleanField(),
-    )
-    candidates = (
-        translations.filter(pk__in=hits).annotate(title_hit=title_hit)
-        .order_by("-title_hit", "-article__published_at", "-pk").values("pk")[:RANK_LIMIT]
     )
     rank = RawSQL(  # noqa: S611
         f"ts_rank_cd(knowledge_translation.search_vector, {tsq}, 1) + word_similarity(%s, knowledge_translation.search_title)",

@@ -158,6 +158,14 @@ def _record_version(article: Article, *, by, before: dict | None, note: str = ""
 
 # Writes -------------------------------------------------------------------------------------
 
+def translation_derive(translation: Translation) -> None:
+    """Fill the columns derived from the content (HTML, plain text, folded title); no save."""
+    translation.body_html = markdown_to_html(translation.body)
+    translation.rich_html = markdown_to_html(translation.rich_body)
+    translation.body_text = html_to_text(translation.body_html)
+    translation.search_title = search.fold(translation.title)
+
+
 def _write_translations(article: Article, translations: dict[str, dict[str, str]]) -> list[int]:
     current = {t.language: t for t in article.translations.all()}
     source = current.get(article.source_language)
@@ -172,10 +180,7 @@ def _write_translations(article: Article, translations: dict[str, dict[str, str]
             translation = Translation(article=article, language=language)
         for name, value in content.items():
             setattr(translation, name, value)
-        translation.body_html = markdown_to_html(content["body"])
-        translation.rich_html = markdown_to_html(content["rich_body"])
-        translation.body_text = html_to_text(translation.body_html)
-        translation.search_title = search.fold(content["title"])
+        translation_derive(translation)
         if language == article.source_language:
             if translation.pk:
                 translation.revision += 1

@@ -3,7 +3,7 @@
 - pg_trgm for typo tolerance, unaccent for Polish;
 - `polish_unaccent`: PostgreSQL has no Polish stemmer, so Polish words are lowercased and their
   diacritics removed (the `unaccent` dictionary, then `simple`);
-- GIN indexes on the stored tsvector and on titles' trigrams.
+- GIN indexes on the stored tsvectors (whole translation, title alone) and on titles' trigrams.
 
 Creating extensions needs a role allowed to (the database owner on PostgreSQL 13+ for these two
 trusted extensions, or a superuser).
@@ -23,10 +23,12 @@ FORWARD = [
         END IF;
     END $$""",
     "CREATE INDEX IF NOT EXISTS kb_translation_search_gin ON knowledge_translation USING gin (search_vector)",
+    "CREATE INDEX IF NOT EXISTS kb_translation_title_gin ON knowledge_translation USING gin (title_vector)",
     "CREATE INDEX IF NOT EXISTS kb_translation_title_trgm ON knowledge_translation USING gin (search_title gin_trgm_ops)",
 ]
 BACKWARD = [
     "DROP INDEX IF EXISTS kb_translation_title_trgm",
+    "DROP INDEX IF EXISTS kb_translation_title_gin",
     "DROP INDEX IF EXISTS kb_translation_search_gin",
     "DROP TEXT SEARCH CONFIGURATION IF EXISTS polish_unaccent",
 ]

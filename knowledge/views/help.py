@@ -123,7 +123,10 @@ def help_article(request, lang: str, slug: str):
     lang = _language(lang)
     article = (
         _public_articles().select_related("category").prefetch_related(
-            "translations", Prefetch("related_articles", queryset=_public_articles().prefetch_related("translations")),
+            Prefetch("translations", queryset=Translation.objects.defer(*selectors.SEARCH_COLUMNS)),
+            Prefetch("related_articles", queryset=_public_articles().prefetch_related(
+                Prefetch("translations", queryset=Translation.objects.only("id", "article_id", "language", "title")),
+            )),
         ).filter(slug=slug).first()
     )
     if article is None:
