@@ -38,8 +38,10 @@ def record_answer(*, channel, identity, survey_id: str, rating: int) -> None:
     from tickets.portal.surveys import csat_rate
 
     match = SURVEY_ID.fullmatch(survey_id or "")
+    if match is None:
+        return  # not one of the survey service's invitations (another handler's survey)
     invitation = None
-    if match and identity is not None:
+    if identity is not None:
         invitation = (
             SurveyInvitation.objects.select_related("ticket", "customer")
             .filter(pk=int(match.group(1)), kind="csat", identity=identity, ticket__isnull=False).first()
