@@ -58,16 +58,9 @@ def _may_see(user_id: int, ticket_id: int) -> bool:
 
 
 @database_sync_to_async
-def _display_name(user_id: int) -> str:
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.filter(pk=user_id).first()
-    return user.display_name if user else ""
-
-
-@database_sync_to_async
-def _presence_online(user_id: int) -> str:
-    """Connected: online, unless the agent set a status by hand. Returns the status now held."""
+def _on_connect(user_id: int) -> tuple[str, str]:
+    """The agent's display name, and their presence now: connecting makes them online unless they
+    set a status by hand. One trip to the database thread."""
     from django.contrib.auth import get_user_model
 
     from tickets import services
@@ -75,9 +68,10 @@ def _presence_online(user_id: int) -> str:
 
     user = get_user_model().objects.filter(pk=user_id).first()
     if user is None:
-        return "offline"
+        return "", "offline"
     services.presence_set(user=user, status="online", manual=False)
-    return AgentPresence.objects.filter(user=user).values_list("status", flat=True).first() or "online"
+    status = AgentPresence.objects.filter(user=user).values_list("status", flat=True).first() or "online"
+    return user.display_name, status
 
 
 @database_sync_to_async
@@ -106,10 +100,9 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         groups.append(events.session_group(session.session_key))
         await self._join(groups)
         self.watching: int | None = None
-        self.display_name = await _display_name(user.pk)
+        self.display_name, self.presence = await _on_connect(user.pk)
         await self.accept()
         self.expiry_watch = asyncio.create_task(self._close_when_session_ends(session.session_key))
-        self.presence = await _presence_online(user.pk)
 
     async def _close_when_session_ends(self, session_key: str) -> None:
         # A logout closes the socket through its session group; an expiring session has no such

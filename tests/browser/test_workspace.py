@@ -72,6 +72,12 @@ def row(page, text: str):
     return page.locator("#ticket-list tr[data-ticket-id]", has_text=text)
 
 
+def settle(page) -> None:
+    """Let htmx finish processing a pane it just swapped in (its settle step) before a key acts on it."""
+    expect(page.locator(".htmx-request, .htmx-settling, .htmx-swapping")).to_have_count(0)
+    page.wait_for_timeout(100)
+
+
 def open_ticket(page, subject: str) -> None:
     row(page, subject).get_by_role("link").click()
     expect(page.locator("[data-pane] h1")).to_contain_text(subject)
@@ -184,6 +190,8 @@ def test_6_keyboard_navigation(asgi_server, people, api_channel, browser_page):
     for i, text in enumerate(["First question", "Second question", "Third question"]):
         asgi_server.post_inbound(api_channel, message(f"m-{i}", text, email=f"p{i}@example.org", name=f"Person {i}"))
     a = browser_page("agent_a")
+    navigations = []
+    a.on("framenavigated", lambda frame: navigations.append(frame.url))
     expect(a.locator("#ticket-list tr[data-ticket-id]")).to_have_count(3)
     first, second = (a.locator("#ticket-list tr[data-ticket-id]").nth(i).get_attribute("data-ticket-id") for i in (0, 1))
 
@@ -193,9 +201,11 @@ def test_6_keyboard_navigation(asgi_server, people, api_channel, browser_page):
     expect(a.locator("[data-pane]")).to_have_attribute("data-ticket", second)
     a.keyboard.press("k")
     expect(a.locator("[data-pane]")).to_have_attribute("data-ticket", first)
+    settle(a)
 
     a.keyboard.press("a")  # assign to me
     expect(a.locator("[data-pane] .meta")).to_contain_text(people.agent_a.display_name)
+    settle(a)
     a.keyboard.press("n")  # note
     expect(a.get_by_label("Internal note")).to_be_checked()
     expect(a.locator("[data-composer-text]")).to_be_focused()
@@ -213,4 +223,4 @@ def test_6_keyboard_navigation(asgi_server, people, api_channel, browser_page):
     a.keyboard.press("Escape")
     a.keyboard.press("e")  # solve
     expect(a.locator("[data-pane] .meta")).to_contain_text("Solved")
-    assert same_page(a)
+    assert same_page(a), navigations
