@@ -102,11 +102,15 @@ def next_open(channel: Channel, at: datetime | None = None) -> datetime:
 
 def ready_agents(team_id: int | None) -> list[int]:
     """Agents of the team whose browser registered a device recently, most recent first, capped at
-    Twilio's ten clients per <Dial>."""
+    Twilio's ten clients per <Dial>. An agent whose workspace presence is away or offline (set by
+    hand, or by inactivity) is not rung, even with a device still registered."""
     from omnicenter import roles
     from omnicenter.models import User
 
-    users = User.objects.filter(is_active=True).prefetch_related("groups")
+    users = (
+        User.objects.filter(is_active=True).exclude(presence__status__in=["away", "offline"])
+        .prefetch_related("groups")
+    )
     if team_id is not None:
         users = users.filter(teams=team_id)
     users = [u for u in users if roles.is_agent(u)]

@@ -136,6 +136,7 @@ def test_required_pre_chat_form_then_a_survey_rated_inline(asgi_server, people, 
     channel.settings = {**channel.settings, "prechat": {"name": "required", "email": "required", "phone": "off"}}
     channel.save(update_fields=["settings"])
     answers = []
+    handlers = list(services.survey_answer_handlers)
     services.survey_answer_handlers.append(lambda **kw: answers.append(kw))
     visitor = page
     try:
@@ -162,7 +163,7 @@ def test_required_pre_chat_form_then_a_survey_rated_inline(asgi_server, people, 
         expect(visitor.get_by_role("log")).to_contain_text("Thank you!")
         assert [(a["survey_id"], a["rating"]) for a in answers] == [("csat-1", 4)]
     finally:
-        services.survey_answer_handlers.clear()
+        services.survey_answer_handlers[:] = handlers  # the survey service's own handler stays
 
 
 def test_where_websockets_are_blocked_the_widget_polls_over_http(asgi_server, people, shop, page):

@@ -134,6 +134,17 @@ def test_the_menu_routes_digits_to_teams_and_rings_that_teams_ready_agents(voice
     assert entry.ticket.team == people.team_b
 
 
+def test_an_agent_who_is_away_or_offline_is_not_rung_even_with_a_registered_device(voice_channel, call, people):
+    from tickets.services import presence_set
+
+    ready(people.agent_a)
+    presence_set(user=people.agent_a, status="away", manual=True)
+
+    assert twiml.ready_agents(people.team_a.pk) == []
+    presence_set(user=people.agent_a, status="online", manual=True)
+    assert twiml.ready_agents(people.team_a.pk) == [people.agent_a.pk]
+
+
 def test_at_most_ten_clients_are_rung(voice_channel, call, people):
     agents = [UserFactory(username=f"ringer{i}", role="agent", teams=[people.team_a]) for i in range(12)]
     ready(*agents)
