@@ -325,9 +325,15 @@ def customer_export(*, customer: Customer) -> dict[str, Any]:
 
 @transaction.atomic
 def _erase_waiting_events(customer: Customer) -> None:
-    """Events not yet on a timeline that name the person (an API payload with their email, phone or
-    id) would re-create what was erased when processed: empty them and give them up. Raw emails
-    are matched by the sender's address in their headers."""
+    """Raw provider events that name the person and are on no timeline entry:
+
+    - events not yet processed (an API payload with their email, phone or id) would re-create what
+      was erased: they are emptied and given up;
+    - processed events that made no timeline entry (read and delivery receipts, message edits and
+      unsends, which carry the sender's id and an edited text) are emptied and stay processed.
+
+    Events are matched by the person's identity values in the payload; raw emails by the sender's
+    address in their headers. Events behind timeline entries are emptied by `customer_erase`."""
     import base64
 
     from django.db.models import TextField
@@ -338,17 +344,22 @@ def _erase_waiting_events(customer: Customer) -> None:
     values = [v for v in customer.identities.values_list("value", flat=True) if len(v) >= 4]
     if not values:
         return
-    waiting = InboundEvent.objects.exclude(status=InboundEvent.Status.PROCESSED).annotate(text=Cast("payload", TextField()))
+    candidates = (
+        InboundEvent.objects.filter(~Q(status=InboundEvent.Status.PROCESSED) | Q(entries__isnull=True))
+        .exclude(payload={}).annotate(text=Cast("payload", TextField()))
+    )
     match = Q()
     for value in values:
         match |= Q(text__icontains=value)
-    hits = set(waiting.filter(match).values_list("pk", flat=True))
+    hits = set(candidates.filter(match).values_list("pk", flat=True))
     lowered = [v.lower().encode() for v in values]
-    for event in waiting.filter(payload__has_key="raw_b64").exclude(pk__in=hits).only("pk", "payload").iterator():
+    for event in candidates.filter(payload__has_key="raw_b64").exclude(pk__in=hits).only("pk", "payload").iterator():
         head = base64.b64decode(event.payload.get("raw_b64") or "")[:16384].lower()
         if any(v in head for v in lowered):
             hits.add(event.pk)
-    InboundEvent.objects.filter(pk__in=hits).update(
+    found = InboundEvent.objects.filter(pk__in=hits)
+    found.filter(status=InboundEvent.Status.PROCESSED).update(payload={}, headers={})
+    found.exclude(status=InboundEvent.Status.PROCESSED).update(
         payload={}, headers={}, status=InboundEvent.Status.DEAD, next_attempt_at=None,
         last_error="Emptied by a GDPR erasure before it was processed.",
     )

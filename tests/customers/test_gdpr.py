@@ -145,3 +145,25 @@ def test_erasure_empties_waiting_events_that_would_bring_the_person_back(people,
     emptied = InboundEvent.objects.filter(payload={}, status=InboundEvent.Status.DEAD)
     assert set(emptied.values_list("external_id", flat=True)) == {"late-1", "mail-1"}
     assert InboundEvent.objects.get(pk=someone_else.pk).payload["from"]["email"] == "boris@example.ru"
+
+
+def test_erasure_empties_processed_events_that_made_no_timeline_entry(people, api_channel):
+    """Receipts and edits (Meta, Telegram) are processed without a timeline entry of their own, yet
+    carry the sender's id and, for an edit, the new text."""
+    from channels_inbound.services import inbound_event_store
+
+    IdentityFactory(customer=people.customer, kind="telegram", value="7001234567")
+    edit, _ = inbound_event_store(channel=api_channel.channel, external_id="upd-1", enqueue=False, payload={
+        "update_id": 1, "edited_message": {"from": {"id": 7001234567, "first_name": "Anna"}, "text": "my new address"}})
+    receipt, _ = inbound_event_store(channel=api_channel.channel, external_id="read-1", enqueue=False, payload={
+        "sender": {"id": "7001234567"}, "read": {"watermark": 1}})
+    others, _ = inbound_event_store(channel=api_channel.channel, external_id="upd-2", enqueue=False, payload={
+        "update_id": 2, "edited_message": {"from": {"id": 7009999999}, "text": "someone else"}})
+    InboundEvent.objects.filter(pk__in=[edit.pk, receipt.pk, others.pk]).update(status=InboundEvent.Status.PROCESSED)
+
+    customer_erase(customer=people.customer, by=people.admin)
+
+    assert InboundEvent.objects.get(pk=edit.pk).payload == {}
+    assert InboundEvent.objects.get(pk=receipt.pk).payload == {}
+    assert InboundEvent.objects.get(pk=edit.pk).status == InboundEvent.Status.PROCESSED
+    assert InboundEvent.objects.get(pk=others.pk).payload["edited_message"]["text"] == "someone else"
