@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from catalog import services
 from catalog.models import TEXT_LANGUAGES, Product
 from catalog.selectors import products_with_texts
+from omnicenter.spreadsheet import neutralize, unneutralize
 
 LANGUAGES = [code for code, _name in TEXT_LANGUAGES]
 TEXT_COLUMNS = ("name", "description", "short", "full")
@@ -32,19 +33,10 @@ CSV_COLUMNS = [
     *[f"{column}_{language}" for language in LANGUAGES for column in TEXT_COLUMNS],
     "prices",
 ]
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
 MAX_ROWS = 20_000
 
 
-def neutralize(value: str) -> str:
-    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) else value
-
-
-def unneutralize(value: str) -> str:
-    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_PREFIXES):
-        return value[1:]
-    return value
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,13 +19,13 @@ from django.utils.translation import gettext as _
 from knowledge import services
 from knowledge.models import Article, Category
 from knowledge.services import ArticleData
+from omnicenter.spreadsheet import neutralize
 
 CSV_COLUMNS = [
     "slug", "language", "title", "body", "short_text", "rich_body", "category", "status", "visibility",
     "source_language", "tags", "related_product_skus",
 ]
 REQUIRED_CSV = {"slug", "language", "title", "body"}
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 MAX_ROWS = 20_000
 
 
@@ -56,9 +56,6 @@ class _Planned:
     translations: dict[str, dict[str, str]]
     translation_rows: dict[str, int]
 
-
-def neutralize(value: str) -> str:
-    return "'" + value if value and value.startswith(FORMULA_START) else value
 
 
 def _split(value) -> list[str]:

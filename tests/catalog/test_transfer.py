@@ -9,8 +9,8 @@ import json
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from catalog import transfer
 from catalog.models import ChangeLog, Product, ProductText
+from omnicenter.spreadsheet import FORMULA_PREFIXES
 from tests.catalog.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -114,7 +114,7 @@ def test_exports_neutralize_formulas_and_import_back_unchanged(client, people):
     assert [row["name_en"] for row in rows] == ["'" + name for name in DANGEROUS]
     assert {row["description_en"] for row in rows} == {"'=cmd|' /C calc'!A0"}
     for row in rows:
-        assert not any(cell.startswith(transfer.FORMULA_PREFIXES) for cell in row.values())
+        assert not any(cell.startswith(FORMULA_PREFIXES) for cell in row.values())
 
     exported_json = json.loads(client.get("/app/admin/catalog/export.json").content)
     assert [item["texts"]["en"]["name"] for item in exported_json] == ["'" + name for name in DANGEROUS]
