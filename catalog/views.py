@@ -6,8 +6,6 @@ from __future__ import annotations
 import mimetypes
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch
 from django.http import FileResponse, Http404, HttpResponse
@@ -28,26 +26,12 @@ from catalog.forms import (
 )
 from catalog.models import ChangeLog, ExclusiveGroup, Offer, OwnedProduct, Product, ProductImage, Rule
 from customers.models import Customer
-from omnicenter import csp, roles
+from omnicenter import roles
 from tickets import selectors as ticket_selectors
-from tickets.views import staff_required
+from tickets.views import admin_required, staff_required
 
 PAGE_SIZE = 50
 
-
-def admin_required(view):
-    """Signed-in admins only: others signed in get 403, anonymous visitors the sign-in page."""
-
-    @login_required
-    @csp.strict
-    def wrapped(request, *args, **kwargs):
-        if not roles.is_admin(request.user):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    wrapped.__name__ = view.__name__
-    wrapped.__doc__ = view.__doc__
-    return wrapped
 
 
 def _changes(queryset, limit: int = 50) -> list[ChangeLog]:

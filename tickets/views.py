@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Min, Q
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotModified
 from django.shortcuts import get_object_or_404, redirect, render
@@ -36,6 +37,21 @@ def staff_required(view):
     def wrapped(request, *args, **kwargs):
         if not roles.is_agent(request.user):
             raise Http404
+        return view(request, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped
+
+
+def admin_required(view):
+    """Admins only (the catalog and knowledge-base editors): other staff get 403, everyone else is
+    treated as by `staff_required`."""
+
+    @staff_required
+    def wrapped(request, *args, **kwargs):
+        if not roles.is_admin(request.user):
+            raise PermissionDenied
         return view(request, *args, **kwargs)
 
     wrapped.__name__ = view.__name__

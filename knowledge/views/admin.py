@@ -8,7 +8,6 @@ import difflib
 import json
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -22,20 +21,7 @@ from knowledge.languages import kb_languages
 from knowledge.models import Article, ArticleVersion
 from knowledge.rendering import markdown_to_html
 from knowledge.services import ArticleData, ArticleInvalid
-from omnicenter import roles
-from tickets.views import staff_required
-
-
-def admin_required(view):
-    @staff_required
-    def wrapped(request, *args, **kwargs):
-        if not roles.is_admin(request.user):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    wrapped.__name__ = view.__name__
-    wrapped.__doc__ = view.__doc__
-    return wrapped
+from tickets.views import admin_required
 
 
 def _article(article_id: int) -> Article:
