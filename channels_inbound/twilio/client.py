@@ -68,6 +68,20 @@ def _check_address(host: str) -> None:
             raise MediaRejected(f"{host} resolves to a non-public address")
 
 
+def _check_peer(response) -> None:
+    """The address that actually answered, read from the open socket before any of the body is: a
+    name that resolved to a public address for `_check_address` and to a private one a moment later
+    (DNS rebinding) is caught here."""
+    if settings.TWILIO_MEDIA_ALLOW_PRIVATE:
+        return
+    connection = getattr(response.raw, "connection", None) or getattr(response.raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is None:
+        raise MediaRejected("cannot tell which address answered")
+    if not ipaddress.ip_address(sock.getpeername()[0]).is_global:
+        raise MediaRejected("the media host answered from a non-public address")
+
+
 def _api_url(url: str) -> bool:
     """Is this the account's API (credentials allowed)? Twilio's own api.twilio.com, or the
     configured stand-in."""
@@ -94,6 +108,7 @@ def media_fetch(*, url: str, account_sid: str, auth_token: str, max_bytes: int) 
         _check_address(parts.hostname)
         with requests.get(url, auth=auth, timeout=(5, settings.OUTBOUND_HTTP_TIMEOUT), allow_redirects=False,
                           stream=True) as response:
+            _check_peer(response)
             if response.is_redirect:
                 url = urljoin(url, response.headers.get("Location", ""))
                 # Credentials never follow a redirect, and only Twilio's CDN hosts are followed.

@@ -100,6 +100,23 @@ def test_private_addresses_are_refused_outside_tests(twilio_api, mms, settings):
     assert notes(entry)
 
 
+def test_the_address_that_actually_answered_is_checked_too_against_dns_rebinding(http_stub, settings):
+    """A name may resolve to a public address for the check and to a private one when connecting:
+    the peer of the open socket is what counts, before any of the body is read."""
+    import requests
+
+    from channels_inbound.twilio.client import MediaRejected, _check_peer
+
+    http_stub.respond(status=200, body=PNG, content_type="image/png")
+    settings.TWILIO_MEDIA_ALLOW_PRIVATE = False
+    with requests.get(http_stub.url("/media"), stream=True, timeout=5) as response, \
+            pytest.raises(MediaRejected, match="non-public address"):
+        _check_peer(response)
+    settings.TWILIO_MEDIA_ALLOW_PRIVATE = True
+    with requests.get(http_stub.url("/media"), stream=True, timeout=5) as response:
+        _check_peer(response)  # tests' loopback stand-ins are allowed
+
+
 def test_an_oversized_medium_leaves_a_note_and_the_message_stays(twilio_api, mms, settings):
     settings.ATTACHMENT_MAX_BYTES = 100
     twilio_api.respond(status=200, body=PNG, content_type="image/png")
