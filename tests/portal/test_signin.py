@@ -140,9 +140,8 @@ def test_an_invalid_address_gets_a_clear_error_and_nothing_is_issued(client, peo
 
 
 # --- SMS codes --------------------------------------------------------------------------------------
-# The Twilio adapter (sms `send_text`) lives on another branch. Here the code is read from the
-# token's encrypted outbox before the send task runs; the sending path itself is covered by
-# test_without_an_sms_channel_the_code_cannot_be_sent_and_says_why.
+# Most tests read the code from the token's encrypted outbox before the send task runs; the first
+# one below sends it through a Twilio sms channel to a local stand-in for Twilio's API.
 
 
 @pytest.fixture
@@ -156,6 +155,33 @@ def issued_code(client, address: str, capture) -> str:
     assert response.status_code == 302 and response["Location"] == "/portal/sign-in/code/"
     token = PortalLoginToken.objects.order_by("-pk").first()
     return crypto.decrypt_json(token.outbox)["secret"]
+
+
+def test_the_code_goes_out_by_sms_through_twilio_and_signs_in(client, people, phone, http_stub, settings,
+                                                              django_capture_on_commit_callbacks):
+    from urllib.parse import parse_qs
+
+    from tests.channels_inbound.twilio.conftest import ACCOUNT_SID, AUTH_TOKEN, fixture
+    from tests.factories import make_channel
+
+    settings.TWILIO_API_BASE_URL = http_stub.base_url
+    make_channel(kind="sms", name="SMS", default_team=people.team_a,
+                 settings_data={"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "phone_number": "+48221234567"})
+    http_stub.respond(status=201, json=fixture("message_create_response"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/portal/sign-in/", {"address": "+48 601 234 567"})
+
+    assert response.status_code == 302 and response["Location"] == "/portal/sign-in/code/"
+    [sent] = http_stub.requests
+    assert sent.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+    form = {key: values[0] for key, values in parse_qs(sent.body.decode()).items()}
+    assert form["To"] == "+48601234567" and form["From"] == "+48221234567"
+    code = re.search(r"\b(\d{6})\b", form["Body"]).group(1)
+    token = PortalLoginToken.objects.get()
+    assert token.sent_at is not None and token.outbox == ""  # the raw code is gone once sent
+    assert client.post("/portal/sign-in/code/", {"code": code}).status_code == 302
+    assert client.session[PORTAL_CUSTOMER_KEY] == people.customer.pk
 
 
 def test_a_phone_gets_a_code_and_the_right_code_signs_in_once(client, people, phone, anna, django_capture_on_commit_callbacks):
