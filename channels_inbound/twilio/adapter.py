@@ -237,7 +237,7 @@ class TwilioMessagingAdapter(_TwilioBase):
             fields = {"content_sid": template["content_sid"],
                       "content_variables": json.dumps(template.get("variables") or {})}
         else:
-            fields = {"body": entry.text}
+            fields = {"body": _with_status_link(entry)}
         try:
             sid = self._create(channel, identity.value, **fields)
         except PermanentSendError as exc:
@@ -307,3 +307,24 @@ class TwilioVoiceAdapter(_TwilioBase):
         return {"voice": base + reverse("twilio-voice", args=[channel.key]),
                 "voice_status": base + reverse("twilio-voice-hook", args=[channel.key, "status"]),
                 "client": base + reverse("twilio-voice-hook", args=[channel.key, "client"])}
+
+
+def _with_status_link(entry: TimelineEntry) -> str:
+    """The first text message of a ticket on this channel carries the ticket's signed status link
+    (the customer follows the request on the portal without signing in); later ones do not, so a
+    conversation does not pay for the link in every message's segments."""
+    from django.utils import translation
+
+    from tickets.models import TimelineEntry
+    from tickets.portal.links import status_url
+
+    earlier = TimelineEntry.objects.filter(
+        ticket_id=entry.ticket_id, kind=TimelineEntry.Kind.MESSAGE, direction=TimelineEntry.Direction.OUTBOUND,
+        channel__kind=entry.channel.kind, pk__lt=entry.pk,
+    ).exists()
+    if earlier:
+        return entry.text
+    with translation.override(entry.ticket.customer.language or None):
+        label = _("Follow your request #%(number)s: %(url)s") % {"number": entry.ticket.number,
+                                                                  "url": status_url(entry.ticket)}
+    return f"{entry.text}\n\n{label}"

@@ -9,6 +9,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from channels_inbound import registry
@@ -61,10 +62,21 @@ def test_a_reply_goes_out_through_the_sdk_with_basic_auth_and_a_status_callback(
     assert request.method == "POST"
     assert request.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
     assert request.header("Authorization") == "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
-    assert form(request) == {
-        "To": CUSTOMER_PHONE, "From": NUMBER, "Body": "Zażółć gęślą jaźń: it ships today.",
+    sent = form(request)
+    body = sent.pop("Body")
+    assert sent == {
+        "To": CUSTOMER_PHONE, "From": NUMBER,
         "StatusCallback": f"{settings.PUBLIC_BASE_URL}/webhooks/twilio/{sms_channel.key}/status",
     }
+    # The ticket's first text carries its signed status link; the next ones do not.
+    text, link = body.split("\n\n")
+    assert text == "Zażółć gęślą jaźń: it ships today."
+    assert link.startswith(f"Follow your request #{ticket.number}: {settings.PUBLIC_BASE_URL}/portal/status/")
+    status_page = Client().get(link.rsplit(" ", 1)[1].removeprefix(settings.PUBLIC_BASE_URL))
+    assert status_page.status_code == 200 and f"#{ticket.number}" in status_page.content.decode()
+    twilio_api.respond(status=201, json={**fixture("message_create_response"), "sid": "SM" + "d" * 32})
+    reply(ticket, "And the tracking number is 42.")
+    assert form(twilio_api.requests[1])["Body"] == "And the tracking number is 42."
 
 
 def test_a_messaging_service_channel_sends_with_its_sid(people, twilio_api, inbound, reply):
