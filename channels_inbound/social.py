@@ -133,12 +133,9 @@ def outbound_mark(
 def window_extend(*, identity: Identity, channel_kind: str, last_message_at: datetime, hours: int = 24) -> None:
     """The customer wrote: the customer-care window of (identity, channel kind) runs `hours` from
     their message. Only ever moves later (messages may be processed out of order)."""
-    until = last_message_at + timedelta(hours=hours)
-    preference, created = ContactPreference.objects.get_or_create(
-        identity=identity, channel_kind=channel_kind, defaults={"window_expires_at": until}
-    )
-    if not created and (preference.window_expires_at is None or preference.window_expires_at < until):
-        ContactPreference.objects.filter(pk=preference.pk).update(window_expires_at=until)
+    from customers.services import contact_window_extend
+
+    contact_window_extend(identity=identity, channel_kind=channel_kind, until=last_message_at + timedelta(hours=hours))
 
 
 def window_last_message_at(*, identity: Identity, channel_kind: str, hours: int = 24) -> datetime | None:

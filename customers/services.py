@@ -281,6 +281,21 @@ def customer_unmerge(*, merge: CustomerMerge, by: User | None) -> None:
     merge.save(update_fields=["undone_at", "undone_by"])
 
 
+def contact_window_extend(*, identity: Identity, channel_kind: str, until) -> None:
+    """The customer wrote: the provider's messaging window for (identity, channel kind) - WhatsApp's
+    and Meta's customer-care windows - runs until `until`. It only ever moves later, also when
+    messages are processed out of order or concurrently (a conditional UPDATE, not read-then-write)."""
+    from customers.models import ContactPreference
+
+    _preference, created = ContactPreference.objects.get_or_create(
+        identity=identity, channel_kind=channel_kind, defaults={"window_expires_at": until},
+    )
+    if not created:
+        ContactPreference.objects.filter(identity=identity, channel_kind=channel_kind).filter(
+            Q(window_expires_at__isnull=True) | Q(window_expires_at__lt=until)
+        ).update(window_expires_at=until)
+
+
 def customer_export(*, customer: Customer) -> dict[str, Any]:
     """Everything we hold about a customer and their public conversations, as JSON-ready data."""
     from tickets.models import TimelineEntry

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -21,6 +20,7 @@ from channels_inbound.base import NormalizedMessage, PermanentSendError, Unproce
 from channels_inbound.models import Channel, InboundEvent
 from customers import identities
 from customers.models import ContactPreference, Identity
+from customers.services import contact_window_extend
 from omnicenter.errors import Conflict, DomainError
 from tickets.models import TimelineEntry
 
@@ -36,10 +36,6 @@ OPT_IN = {"START", "YES", "UNSTOP", "SUBSCRIBE", "OPTIN", "INICIO", "ALTA", "ARR
 HELP = {"HELP", "INFO", "AIDE", "AYUDA", "HILFE", "AIUTO"}
 # Twilio's status words, in our delivery vocabulary; queued/accepted/sending add nothing to "sent".
 STATUS_MAP = {"sent": "sent", "delivered": "delivered", "read": "read", "failed": "failed", "undelivered": "failed"}
-
-
-class ChannelWindowExpired(Conflict):
-    code = "window_expired"
 
 
 class RecipientOptedOut(Conflict):
@@ -137,13 +133,7 @@ def preference_opt_in(*, identity: Identity, channel_kind: str, at: datetime | N
 
 def window_extend(*, identity: Identity, until: datetime, channel_kind: str = "whatsapp") -> None:
     """Open or extend the messaging window; an older message processed late never shortens it."""
-    preference, created = ContactPreference.objects.get_or_create(
-        identity=identity, channel_kind=channel_kind, defaults={"window_expires_at": until},
-    )
-    if not created:
-        ContactPreference.objects.filter(pk=preference.pk).filter(
-            Q(window_expires_at__isnull=True) | Q(window_expires_at__lt=until)
-        ).update(window_expires_at=until)
+    contact_window_extend(identity=identity, channel_kind=channel_kind, until=until)
 
 
 def window_open_until(*, identity: Identity, channel_kind: str = "whatsapp") -> datetime | None:
