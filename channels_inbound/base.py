@@ -153,6 +153,11 @@ class Adapter:
     #: whether send_text works for this kind (portal sign-in codes, survey and status links)
     can_send_text: ClassVar[bool] = False
 
+    def can_send_text_on(self, channel: Channel) -> bool:
+        """Whether this channel, as configured, can send notifications (an email channel without
+        an SMTP server or an ESP cannot)."""
+        return self.can_send_text
+
     def send_text(self, channel: Channel, address: str, text: str, *, subject: str = "") -> None:
         """Send a notification outside any ticket timeline (a sign-in code, a survey or status link)
         to one address of this channel's identity kind. Raises TransientSendError or

@@ -117,6 +117,10 @@ class EmailAdapter(Adapter):
 
     can_send_text = True
 
+    def can_send_text_on(self, channel: Channel) -> bool:
+        configured = channel.settings or {}
+        return bool((configured.get("smtp_host") or "").strip() or (configured.get("esp") or "").strip())
+
     def send_text(self, channel: Channel, address: str, text: str, *, subject: str = "") -> None:
         from channels_inbound.email.outbound import send_notification
 

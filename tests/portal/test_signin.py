@@ -71,6 +71,20 @@ def test_without_an_email_channel_the_link_goes_through_djangos_default_mailer(c
     assert "/portal/sign-in/link/" in sent.body
 
 
+def test_an_email_channel_that_only_receives_leaves_the_link_to_the_default_mailer(
+    client, people, django_capture_on_commit_callbacks,
+):
+    """As in the demo: a mailbox polled over IMAP, with no SMTP server and no ESP to send through."""
+    from tests.factories import make_channel
+
+    make_channel(kind="email", name="Inbox only", settings_data={"address": "support@help.example"})
+    request_link(client, django_capture_on_commit_callbacks, "anna@example.pl")
+
+    [sent] = mail.outbox
+    assert sent.to == ["anna@example.pl"] and "/portal/sign-in/link/" in sent.body
+    assert PortalLoginToken.objects.get().send_error == ""
+
+
 def test_get_on_the_link_only_shows_a_button_and_post_signs_in_with_a_new_session_key(
     client, people, anna, smtp_server, django_capture_on_commit_callbacks,
 ):

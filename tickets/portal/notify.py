@@ -26,7 +26,7 @@ def _can_send(channel: Channel | None) -> bool:
     if channel is None or not channel.is_active:
         return False
     adapter = registry.adapter_for(channel.kind)
-    return bool(adapter and adapter.can_send_text)
+    return bool(adapter and adapter.can_send_text and adapter.can_send_text_on(channel))
 
 
 def channel_for(identity: Identity, prefer: Channel | None = None) -> Channel | None:

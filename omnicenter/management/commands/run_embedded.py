@@ -15,8 +15,14 @@ logger = logging.getLogger("omnicenter.embedded")
 
 
 def run_schedule(stop: threading.Event) -> None:
-    """The Celery beat schedule, in-process. Started once: there is no autoreloader here."""
-    from celery import current_app
+    """The Celery beat schedule, in-process. Started once: there is no autoreloader here.
+
+    Tasks are looked up on our Celery app itself (`celery.current_app` in a new thread is Celery's
+    bare default app), after importing every app's tasks module as a worker does at start: a task
+    module nothing else imported (omnicenter.tasks) would otherwise be unknown."""
+    from omnicenter.celery import app
+
+    app.loader.import_default_modules()
 
     schedule = settings.CELERY_BEAT_SCHEDULE
     next_run = {name: time.monotonic() + float(entry["schedule"]) for name, entry in schedule.items()}
@@ -26,7 +32,7 @@ def run_schedule(stop: threading.Event) -> None:
             if now >= next_run[name]:
                 next_run[name] = now + float(entry["schedule"])
                 try:
-                    current_app.tasks[entry["task"]].apply()
+                    app.tasks[entry["task"]].apply()
                 except Exception:
                     logger.exception("periodic task %s failed", name)
 
