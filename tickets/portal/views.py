@@ -225,17 +225,27 @@ def ticket_reply(request, number: int):
     return redirect("portal-ticket", number=ticket.number)
 
 
+def _ticket_action(request, ticket, success: str, action, *, form=None):
+    """One customer action on a ticket: invalid form fields and refusals become messages, success
+    says so; back to the ticket either way."""
+    if form is not None and not form.is_valid():
+        _errors_to_messages(request, form)
+    else:
+        try:
+            action()
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, success)
+    return redirect("portal-ticket", number=ticket.number)
+
+
 @require_POST
 @customer_required
 def ticket_reopen(request, number: int):
     ticket = selectors.ticket_for_customer(request.portal_customer, number)
-    try:
-        services.ticket_portal_reopen(ticket=ticket, customer=request.portal_customer)
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("We reopened your request."))
-    return redirect("portal-ticket", number=ticket.number)
+    return _ticket_action(request, ticket, _("We reopened your request."),
+                          lambda: services.ticket_portal_reopen(ticket=ticket, customer=request.portal_customer))
 
 
 @require_POST
@@ -243,16 +253,8 @@ def ticket_reopen(request, number: int):
 def ticket_callback(request, number: int):
     ticket = selectors.ticket_for_customer(request.portal_customer, number)
     form = forms.CallbackForm(request.POST)
-    if not form.is_valid():
-        _errors_to_messages(request, form)
-        return redirect("portal-ticket", number=ticket.number)
-    try:
-        services.callback_request_create(ticket=ticket, customer=request.portal_customer, **form.cleaned_data)
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("Thank you. We will call you back."))
-    return redirect("portal-ticket", number=ticket.number)
+    return _ticket_action(request, ticket, _("Thank you. We will call you back."), lambda: services.callback_request_create(
+        ticket=ticket, customer=request.portal_customer, **form.cleaned_data), form=form)
 
 
 @require_POST
@@ -260,16 +262,8 @@ def ticket_callback(request, number: int):
 def ticket_rate(request, number: int):
     ticket = selectors.ticket_for_customer(request.portal_customer, number)
     form = forms.RateForm(request.POST)
-    if not form.is_valid():
-        _errors_to_messages(request, form)
-        return redirect("portal-ticket", number=ticket.number)
-    try:
-        surveys.csat_rate(ticket=ticket, customer=request.portal_customer, **form.cleaned_data)
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("Thank you for your rating."))
-    return redirect("portal-ticket", number=ticket.number)
+    return _ticket_action(request, ticket, _("Thank you for your rating."), lambda: surveys.csat_rate(
+        ticket=ticket, customer=request.portal_customer, **form.cleaned_data), form=form)
 
 
 @require_http_methods(["GET", "POST"])
