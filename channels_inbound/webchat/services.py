@@ -29,7 +29,7 @@ from customers.models import Identity
 from omnicenter import events
 from omnicenter.errors import DomainError, NotAllowed
 from tickets.attachments import sniff_content_type
-from tickets.models import Ticket, TimelineEntry
+from tickets.models import CallbackRequest, Ticket, TimelineEntry
 
 if TYPE_CHECKING:
     from omnicenter.models import User
@@ -303,9 +303,21 @@ def visitor_callback_request(*, channel: Channel, visitor: Visitor, client_id: s
     text = _("Callback requested: %(phone)s") % {"phone": phone.strip()[:40]}
     if when:
         text += "\n" + _("Preferred time: %(when)s") % {"when": when}
+    try:
+        number = identities.normalize_phone(phone)
+    except identities.InvalidIdentity as exc:
+        raise WebchatError("invalid_phone", str(exc)) from exc
     # A thread key of its own: the callback opens a new ticket instead of joining the chat.
-    return visitor_message_post(channel=channel, visitor=visitor, client_id=client_id, text=text,
-                                profile={"phone": phone, "name": name or ""}, thread=f"callback:{client_id}")
+    posted = visitor_message_post(channel=channel, visitor=visitor, client_id=client_id, text=text,
+                                  profile={"phone": phone, "name": name or ""}, thread=f"callback:{client_id}")
+    entry = TimelineEntry.objects.filter(
+        channel=channel, direction=TimelineEntry.Direction.INBOUND, provider_message_id=f"{visitor.id}:{client_id}",
+    ).first()
+    if entry is not None and not CallbackRequest.objects.filter(ticket_id=entry.ticket_id).exists():
+        # The workspace's "Callbacks due" lists it, as it does the portal's and the phone menu's.
+        CallbackRequest.objects.create(ticket_id=entry.ticket_id, phone=number[:20], preferred_at=timezone.now(),
+                                       note=(_("From the web chat") + (f": {when}" if when else ""))[:300])
+    return posted
 
 
 def visitor_push_message(*, entry: TimelineEntry) -> None:

@@ -286,7 +286,7 @@ def test_pictures_are_stored_and_other_files_refused(asgi_server, chat, settings
     assert httpx.get(f"{asgi_server.url}/widget/files/forged:token").status_code == 404
 
 
-def test_a_callback_request_opens_its_own_ticket(asgi_server, chat):
+def test_a_callback_request_opens_its_own_ticket(asgi_server, chat, people):
     ws, _ready = signed_in(asgi_server, chat.channel, new_token(asgi_server, chat.channel))
     say(ws, "c-1", "Hello")
 
@@ -296,6 +296,18 @@ def test_a_callback_request_opens_its_own_ticket(asgi_server, chat):
     assert "+48 600 700 800" in ack["message"]["text"] and "after 17:00" in ack["message"]["text"]
     assert Ticket.objects.count() == 2
     assert Identity.objects.get(kind="phone").value == "+48600700800"
+    # It is a callback request the workspace's "Callbacks due" lists, once even if sent twice.
+    ws.send(json.dumps({"type": "callback", "id": "cb-1", "phone": "+48 600 700 800", "time": "after 17:00"}))
+    frame(ws, "ack")
+    from tickets import inbox
+    from tickets.models import CallbackRequest
+
+    [request] = CallbackRequest.objects.all()
+    assert (request.phone, request.done_at) == ("+48600700800", None) and "after 17:00" in request.note
+    assert list(inbox.ticket_list(people.supervisor, "callbacks", {})) == [request.ticket]
+    ws.send(json.dumps({"type": "callback", "id": "cb-2", "phone": "not a phone", "time": ""}))
+    assert frame(ws, "error")["code"] == "invalid_phone"
+    assert CallbackRequest.objects.count() == 1
 
 
 def test_outside_business_hours_the_widget_is_told_it_is_closed(asgi_server, chat):
