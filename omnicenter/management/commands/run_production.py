@@ -55,8 +55,13 @@ class Command(BaseCommand):
         def lower_priority() -> None:
             os.nice(10)
 
+        # The websocket process closes its database connections after each use: its consumers' work
+        # may run on many threads, and a connection kept per thread exhausted PostgreSQL's 100 at a
+        # few hundred sockets (docs/performance.md, web chat). WS_DB_CONN_MAX_AGE overrides.
+        envs = {"ws": {**env, "DB_CONN_MAX_AGE": env.get("WS_DB_CONN_MAX_AGE", "0")}}
         processes = {
-            name: subprocess.Popen(cmd, env=env, preexec_fn=lower_priority if name in ("worker", "beat") else None)  # noqa: S603
+            name: subprocess.Popen(cmd, env=envs.get(name, env),  # noqa: S603
+                                   preexec_fn=lower_priority if name in ("worker", "beat") else None)
             for name, cmd in commands.items()
         }
         self.stdout.write(self.style.SUCCESS(
