@@ -101,10 +101,9 @@ def _cors(response, origin: str):
     return response
 
 
-@csrf_exempt
-def session(request, key: str):
-    """`POST /widget/<key>/session`: a visitor token for the widget, in the body (never in a URL).
-    Body: {"token"?: the stored one, "user_id"?, "user_hash"?} (docs/channels/webchat.md)."""
+def _widget_post(request, key: str):
+    """What every widget POST checks first: the channel, an allowed Origin (CORS preflight answered
+    here), POST, and a JSON object body. (channel, body, origin), or the response to send."""
     channel = selectors.channel_for_webhook(key, kinds=("webchat",))
     if channel is None:
         return JsonResponse({"detail": _("Unknown channel.")}, status=404)
@@ -124,6 +123,17 @@ def session(request, key: str):
         body = None
     if not isinstance(body, dict):
         return _cors(JsonResponse({"detail": _("The body is not valid JSON.")}, status=400), origin)
+    return channel, body, origin
+
+
+@csrf_exempt
+def session(request, key: str):
+    """`POST /widget/<key>/session`: a visitor token for the widget, in the body (never in a URL).
+    Body: {"token"?: the stored one, "user_id"?, "user_hash"?} (docs/channels/webchat.md)."""
+    checked = _widget_post(request, key)
+    if not isinstance(checked, tuple):
+        return checked
+    channel, body, origin = checked
     token = body.get("token") if isinstance(body.get("token"), str) else ""
     user_id = body.get("user_id") if isinstance(body.get("user_id"), (str, int)) else ""
     user_hash = body.get("user_hash") if isinstance(body.get("user_hash"), str) else ""
@@ -168,25 +178,10 @@ def agent_typing(request, ticket_id: int):
 
 def _visitor_call(request, key: str):
     """Origin, CORS and token checks of the HTTP fallback: (channel, visitor, body, origin) or a response."""
-    channel = selectors.channel_for_webhook(key, kinds=("webchat",))
-    if channel is None:
-        return JsonResponse({"detail": _("Unknown channel.")}, status=404)
-    try:
-        origin = normalize_origin(request.headers.get("Origin", ""))
-    except ValueError:
-        origin = ""
-    if origin not in set((channel.settings or {}).get("allowed_origins") or []):
-        return JsonResponse({"detail": _("This site may not use this chat.")}, status=403)
-    if request.method == "OPTIONS":
-        return _cors(HttpResponse(status=204), origin)
-    if request.method != "POST":
-        return _cors(JsonResponse({"detail": _("Use POST.")}, status=405), origin)
-    try:
-        body = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        body = None
-    if not isinstance(body, dict):
-        return _cors(JsonResponse({"detail": _("The body is not valid JSON.")}, status=400), origin)
+    checked = _widget_post(request, key)
+    if not isinstance(checked, tuple):
+        return checked
+    channel, body, origin = checked
     visitor = tokens.read(body.get("token"), channel_key=channel.key)
     if visitor is None:
         return _cors(JsonResponse({"type": "error", "code": "unauthorized",
