@@ -148,3 +148,15 @@ def test_deploy_check_flags_debug_left_on_in_production(run):
     result = run([str(Path(settings.BASE_DIR) / "manage.py"), "check", "--deploy"], **production_env(), DEBUG="1")
 
     assert "security.W018" in result.stdout + result.stderr
+
+
+def test_production_mode_runs_the_websocket_process_without_persistent_database_connections():
+    """A connection kept per consumer thread exhausted PostgreSQL at a few hundred widget sockets."""
+    from omnicenter.management.commands.run_production import process_environment
+
+    env = {"DATABASE_URL": "postgres://db/x", "DB_CONN_MAX_AGE": "60"}
+
+    assert process_environment("ws", env)["DB_CONN_MAX_AGE"] == "0"
+    assert process_environment("web", env)["DB_CONN_MAX_AGE"] == "60"
+    assert process_environment("worker", env) is env
+    assert process_environment("ws", {**env, "WS_DB_CONN_MAX_AGE": "5"})["DB_CONN_MAX_AGE"] == "5"

@@ -16,6 +16,16 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 
+def process_environment(name: str, env: dict[str, str]) -> dict[str, str]:
+    """The environment of one of the processes. The websocket process closes its database
+    connections after each use: its consumers' work may run on many threads, and a connection kept
+    per thread exhausted PostgreSQL's 100 at a few hundred sockets (docs/performance.md, web chat).
+    WS_DB_CONN_MAX_AGE overrides that."""
+    if name == "ws":
+        return {**env, "DB_CONN_MAX_AGE": env.get("WS_DB_CONN_MAX_AGE", "0")}
+    return env
+
+
 class Command(BaseCommand):
     help = "Run every production process (web, websockets, worker, beat) and stop them together."
 
@@ -55,12 +65,8 @@ class Command(BaseCommand):
         def lower_priority() -> None:
             os.nice(10)
 
-        # The websocket process closes its database connections after each use: its consumers' work
-        # may run on many threads, and a connection kept per thread exhausted PostgreSQL's 100 at a
-        # few hundred sockets (docs/performance.md, web chat). WS_DB_CONN_MAX_AGE overrides.
-        envs = {"ws": {**env, "DB_CONN_MAX_AGE": env.get("WS_DB_CONN_MAX_AGE", "0")}}
         processes = {
-            name: subprocess.Popen(cmd, env=envs.get(name, env),  # noqa: S603
+            name: subprocess.Popen(cmd, env=process_environment(name, env),  # noqa: S603
                                    preexec_fn=lower_priority if name in ("worker", "beat") else None)
             for name, cmd in commands.items()
         }
