@@ -86,3 +86,20 @@ def api_as():
 
 def message(msg_id: str = "m-1", text: str = "Where is my order?", **sender) -> dict:
     return {"id": msg_id, "from": sender or {"email": "anna@example.pl", "name": "Anna Kowalska"}, "text": text}
+
+
+@pytest.fixture
+def own_channel_layer():
+    """A channel layer of this test's own for in-process (communicator) consumers.
+
+    The test ASGI server runs in a thread of this process and shares the layer object; a consumer
+    it still has waiting holds the layer's receive lock on uvicorn's loop, and an in-process
+    consumer on another loop then failed with "Lock ... is bound to a different event loop". Both
+    layers talk to the same Redis, so group messages reach consumers on either."""
+    from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+
+    shared = channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
+    yield
+    channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
+    if shared is not None:
+        channel_layers.backends[DEFAULT_CHANNEL_LAYER] = shared

@@ -268,6 +268,7 @@ class InProcessSocket:
         await self.app.wait(WAIT)
 
 
+@pytest.mark.usefixtures("own_channel_layer")
 def test_in_process_anonymous_connection_is_closed_with_4401(people):
     async def scenario():
         ws = InProcessSocket()
@@ -278,6 +279,7 @@ def test_in_process_anonymous_connection_is_closed_with_4401(people):
     assert async_to_sync(scenario)() == (False, UNAUTHORIZED)
 
 
+@pytest.mark.usefixtures("own_channel_layer")
 def test_in_process_foreign_origin_is_refused(people):
     session = session_key_for(people.agent_a)
 
@@ -290,6 +292,7 @@ def test_in_process_foreign_origin_is_refused(people):
     assert async_to_sync(scenario)() is False
 
 
+@pytest.mark.usefixtures("own_channel_layer")
 def test_in_process_agent_gets_team_events_only_and_logout_closes_4401(people, api_channel, b_channel, post_inbound):
     session = session_key_for(people.agent_a)
     browser = Client()
@@ -313,6 +316,7 @@ def test_in_process_agent_gets_team_events_only_and_logout_closes_4401(people, a
     assert (closed["type"], closed["code"]) == ("websocket.close", UNAUTHORIZED)
 
 
+@pytest.mark.usefixtures("own_channel_layer")
 def test_in_process_supervisor_gets_both_teams_and_answers_ping(people, api_channel, b_channel, post_inbound):
     session = session_key_for(people.supervisor)
 

@@ -13,7 +13,7 @@ from channels_inbound.webchat import tokens
 from tests.channels_inbound.webchat.conftest import SITE, WAIT
 from tickets.models import TimelineEntry
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("asgi")]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("asgi"), pytest.mark.usefixtures("own_channel_layer")]
 
 
 class WidgetSocket:
