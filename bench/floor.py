@@ -24,13 +24,16 @@ if __package__ in (None, ""):
 from bench import common
 
 FLOOR_DB = "bench_floor"
+# Its own directory on sys.path: bench/ itself holds email.py, which would shadow the standard library's
+# `email` package in the floor's processes.
+FLOOR_SITE = common.BENCH_DIR / "floor_site"
 
 
 def floor_env(*, db_name: str = FLOOR_DB) -> dict[str, str]:
     env = common.production_env(db_name=db_name, var_dir=Path(tempfile.gettempdir()))
     env.update({
         "DJANGO_SETTINGS_MODULE": "floor_app.settings",
-        "PYTHONPATH": str(common.BENCH_DIR),
+        "PYTHONPATH": str(FLOOR_SITE),
     })
     return env
 
@@ -38,14 +41,14 @@ def floor_env(*, db_name: str = FLOOR_DB) -> dict[str, str]:
 def floor_prepare(env: dict[str, str], *, db_name: str = FLOOR_DB) -> None:
     common.db_recreate(db_name)
     common.run_checked([common.PYTHON, "-m", "django", "migrate", "--run-syncdb", "-v", "0"], env=env,
-                       cwd=common.BENCH_DIR)
+                       cwd=FLOOR_SITE)
 
 
 def floor_start(stack: contextlib.ExitStack, env: dict[str, str], *, log_dir: Path) -> tuple[str, common.Service]:
     """Start the floor's gunicorn; returns the URL of its one view and the service."""
     port = common.free_port()
     service = common.start_service(stack, "floor-gunicorn", common.gunicorn_cmd("floor_app.wsgi:application", port),
-                                   env=env, log_dir=log_dir, cwd=common.BENCH_DIR)
+                                   env=env, log_dir=log_dir, cwd=FLOOR_SITE)
     url = f"http://{common.HOST}:{port}/hit"
     common.wait_http(url, service=service)
     return url, service
