@@ -52,7 +52,12 @@ class Channel(models.Model):
 
     @property
     def secrets(self) -> dict:
-        return crypto.decrypt_json(self.secrets_encrypted)
+        # Decrypted once per stored value (a Fernet decryption is ~0.1 ms; webhooks ask per request).
+        memo = self.__dict__.get("_secrets_memo")
+        if memo is None or memo[0] != self.secrets_encrypted:
+            memo = (self.secrets_encrypted, crypto.decrypt_json(self.secrets_encrypted))
+            self.__dict__["_secrets_memo"] = memo
+        return dict(memo[1])
 
     def secret(self, name: str, default: str = "") -> str:
         return self.secrets.get(name, default)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connections, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -115,6 +117,34 @@ def _enqueue_process(event_id: int) -> None:
         logger.warning("could not enqueue inbound event %s; the sweep will retry", event_id, exc_info=True)
 
 
+DRAIN_KICK_KEY = "inbound:drain-kick"
+
+
+def inbound_kick() -> None:
+    """Make sure a drain task will look at the waiting events, publishing at most one task for a burst.
+
+    The kick is a cache key (Redis in production) added only if absent: the request that adds it
+    publishes `process_inbound_events`, every other request of the burst pays one `SET NX` and
+    nothing else. The drain deletes the key before each claim, so an event committed before a
+    failed `SET NX` is always claimed by the task that holds the key. A broker or Redis failure is
+    logged and left to the sweep: the event is safe in PostgreSQL.
+    """
+    from channels_inbound.tasks import process_inbound_events
+
+    try:
+        if not cache.add(DRAIN_KICK_KEY, 1, timeout=settings.INBOUND_KICK_SECONDS):
+            return
+    except Exception:
+        logger.warning("could not kick the inbound drain; the sweep will retry", exc_info=True)
+        return
+    try:
+        process_inbound_events.apply_async(retry=False)
+    except Exception:
+        with contextlib.suppress(Exception):
+            cache.delete(DRAIN_KICK_KEY)
+        logger.warning("could not enqueue the inbound drain; the sweep will retry", exc_info=True)
+
+
 def inbound_event_store(
     *, channel: Channel, external_id: str, payload: dict, headers: dict | None = None, enqueue: bool = True
 ) -> tuple[InboundEvent, bool]:
@@ -134,7 +164,7 @@ def inbound_event_store(
     if event.pk is None:
         return InboundEvent.objects.get(channel=channel, external_id=external_id), False
     if enqueue:  # callers that process the event themselves (import_mail) pass False
-        transaction.on_commit(lambda: _enqueue_process(event.pk))
+        transaction.on_commit(inbound_kick)
     return event, True
 
 
@@ -172,11 +202,36 @@ def _claim(event_id: int) -> bool:
 
 
 def inbound_event_process(*, event_id: int) -> str:
-    """Turn a stored event into timeline entries. Idempotent: claimed with a conditional UPDATE,
-    and every entry is unique on its provider message id. Returns the outcome for logs and tests."""
+    """Turn one stored event into timeline entries (the sweep's and an admin's retry). Idempotent:
+    claimed with a conditional UPDATE, and every entry is unique on its provider message id.
+    Returns the outcome for logs and tests."""
     if not _claim(event_id):
         return "skipped"
     event = InboundEvent.objects.select_related("channel", "channel__default_team").get(pk=event_id)
+    return _process_claimed(event)
+
+
+def _claim_batch(size: int) -> list[InboundEvent]:
+    """Claim up to `size` waiting events, oldest first, in one statement. Concurrent drains skip
+    each other's rows (SKIP LOCKED), so each event goes to exactly one of them."""
+    table = InboundEvent._meta.db_table
+    lease_until = timezone.now() + PROCESSING_LEASE
+    # Only the model's own table name is formatted in; every value is a query parameter.
+    sql = (
+        f"UPDATE {table} SET status = %s, attempts = attempts + 1, next_attempt_at = %s "  # noqa: S608
+        f"WHERE id IN (SELECT id FROM {table} WHERE status = %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
+        f"RETURNING *"
+    )
+    params = [InboundEvent.Status.PROCESSING, lease_until, InboundEvent.Status.RECEIVED, size]
+    events = sorted(InboundEvent.objects.raw(sql, params), key=lambda event: event.pk)
+    channels = {c.pk: c for c in Channel.objects.select_related("default_team").filter(
+        pk__in={event.channel_id for event in events})}
+    for event in events:
+        event.channel = channels[event.channel_id]
+    return events
+
+
+def _process_claimed(event: InboundEvent) -> str:
     adapter = registry.adapter_for(event.channel.kind)
     try:
         with transaction.atomic():
@@ -184,13 +239,53 @@ def inbound_event_process(*, event_id: int) -> str:
                 raise ChannelKindUnavailable(f"no adapter for kind {event.channel.kind}")
             for message in adapter.parse(event):
                 message_ingest(channel=event.channel, message=message, event=event)
-            InboundEvent.objects.filter(pk=event_id).update(
+            InboundEvent.objects.filter(pk=event.pk).update(
                 status=InboundEvent.Status.PROCESSED, processed_at=timezone.now(), next_attempt_at=None, last_error=""
             )
     except Exception as exc:
         inbound_event_record_failure(event=event, error=exc)
         return "failed"
     return "processed"
+
+
+def _more_hands() -> bool:
+    """Kick another drain, except in eager mode (embedded), where it would run inside this one."""
+    from omnicenter.celery import app
+
+    if app.conf.task_always_eager:
+        return False
+    inbound_kick()
+    return True
+
+
+def inbound_events_drain(*, batch: int | None = None, budget: timedelta | None = None) -> int:
+    """Process waiting events in batches until none is left (or the time budget is spent).
+
+    What the per-event task paid for every message, a batch pays once: the task itself, the claim,
+    the channel lookup, and the live events (`events.batched`: one group send per group per batch).
+    Each event still commits on its own, so one bad event fails alone and a lock on a customer or a
+    ticket is held for one message, never for a batch. Returns the number of events handled.
+    """
+    from omnicenter import events as live
+
+    batch = batch or settings.INBOUND_BATCH_SIZE
+    deadline = timezone.now() + (budget or settings.INBOUND_DRAIN_BUDGET)
+    handled, helped = 0, False
+    while True:
+        # Before the claim: a message stored from now on kicks a new drain (see inbound_kick).
+        with contextlib.suppress(Exception):
+            cache.delete(DRAIN_KICK_KEY)
+        claimed = _claim_batch(batch)
+        if not claimed:
+            return handled
+        if len(claimed) == batch and not helped:
+            helped = _more_hands()  # more may be waiting: let an idle worker process join in (once)
+        with live.batched():
+            for event in claimed:
+                _process_claimed(event)
+        handled += len(claimed)
+        if timezone.now() >= deadline and _more_hands():
+            return handled  # give the worker back to other tasks; a new drain goes on
 
 
 def inbound_event_record_failure(*, event: InboundEvent, error: BaseException) -> None:
@@ -215,7 +310,7 @@ def inbound_event_retry(*, event: InboundEvent) -> None:
 
 
 def inbound_events_sweep(*, batch: int | None = None) -> int:
-    """Re-enqueue events left behind (broker down, worker died, backoff over). Bounded batch."""
+    """Hand events left behind (broker down, worker died, backoff over) back to the drain. Bounded batch."""
     batch = batch or settings.INBOUND_SWEEP_BATCH
     now = timezone.now()
     due = InboundEvent.objects.filter(
@@ -226,8 +321,8 @@ def inbound_events_sweep(*, batch: int | None = None) -> int:
     # Waiting again, due at the next sweep: a backlog larger than a batch moves on to new rows
     # instead of enqueuing the same ones every time, and a lost task is caught once more.
     due.filter(pk__in=ids).update(status=InboundEvent.Status.RECEIVED, next_attempt_at=now + settings.INBOUND_STALE_AFTER)
-    for event_id in ids:
-        _enqueue_process(event_id)
+    if ids:
+        inbound_kick()
     return len(ids)
 
 

@@ -15,6 +15,12 @@ def process_inbound_event(event_id: int) -> str:
 
 
 @shared_task(acks_late=True)
+def process_inbound_events() -> int:
+    # Published by services.inbound_kick, at most one per burst: drains every waiting event.
+    return services.inbound_events_drain()
+
+
+@shared_task(acks_late=True)
 def deliver_message(entry_id: int) -> str | None:
     outcome = delivery.message_deliver(entry_id=entry_id)
     return outcome.status if outcome else None

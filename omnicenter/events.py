@@ -25,11 +25,12 @@ Groups: `team.<id>` (members of a team), `agent.<user id>` (one person), `superv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
@@ -98,13 +99,58 @@ def _publisher_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
+_batch = threading.local()
+
+
+@contextlib.contextmanager
+def batched() -> Iterator[None]:
+    """Hold the ticket events sent in this thread and send them together at the end.
+
+    Inbound processing drains events in batches (channels_inbound.services); a batch of 50
+    messages would cost 150 group sends (0.2-0.5 ms of CPU each), and now costs one per group,
+    carrying every event of the batch that group should see, each (type, ticket) once at its
+    latest version. Nested uses join the outer batch.
+    """
+    if getattr(_batch, "pending", None) is not None:
+        yield
+        return
+    _batch.pending = {}
+    try:
+        yield
+    finally:
+        pending, _batch.pending = _batch.pending, None
+        for group, by_key in pending.items():
+            ticket_events = list(by_key.values())
+            if len(ticket_events) == 1:
+                send_now([group], {"type": "oc.event", "event": ticket_events[0]})
+            else:
+                send_now([group], {"type": "oc.events", "events": ticket_events})
+
+
+def _hold(groups: list[str], message: dict) -> bool:
+    pending = getattr(_batch, "pending", None)
+    if pending is None or message.get("type") != "oc.event":
+        return False
+    event = message["event"]
+    for group in groups:
+        by_key = pending.setdefault(group, {})
+        key = (event["type"], event["ticket"])
+        held = by_key.get(key)
+        if held is None or held.get("version", 0) <= event.get("version", 0):
+            by_key.pop(key, None)  # re-inserted last: the group's events stay in the order they happened
+            by_key[key] = event
+    return True
+
+
 def send_now(groups: Iterable[str], message: dict) -> None:
     """Send one message to several groups. Failures are logged, never raised: live events are
-    hints and clients catch up from the server."""
+    hints and clients catch up from the server. Inside `batched()`, ticket events wait for the end."""
+    groups = list(groups)
+    if _hold(groups, message):
+        return
     layer = get_channel_layer()
     if layer is None:
         return
-    groups = list(groups)
 
     async def _send() -> None:
         for group in groups:

@@ -370,6 +370,15 @@ PHONE_DEFAULT_REGION = env.string("PHONE_DEFAULT_REGION").upper() or None
 INBOUND_MAX_ATTEMPTS = env.integer("INBOUND_MAX_ATTEMPTS", 8)
 INBOUND_SWEEP_BATCH = env.integer("INBOUND_SWEEP_BATCH", 500)
 INBOUND_STALE_AFTER = timedelta(seconds=env.integer("INBOUND_STALE_AFTER", 60))
+# New events are drained in batches (channels_inbound.services.inbound_events_drain): events per
+# claim, how long one drain task may run before handing over to a fresh one, and how long a kick
+# (the "a drain is on its way" marker) lives if its task is lost.
+INBOUND_BATCH_SIZE = env.integer("INBOUND_BATCH_SIZE", 50)
+INBOUND_DRAIN_BUDGET = timedelta(seconds=env.integer("INBOUND_DRAIN_BUDGET", 30))
+INBOUND_KICK_SECONDS = env.integer("INBOUND_KICK_SECONDS", 30)
+# Webhook views look channels up by key in a per-process cache: deactivating a channel or rotating
+# its secret takes effect within this many seconds in every web process (at once in the one that saved).
+CHANNEL_CACHE_SECONDS = env.integer("CHANNEL_CACHE_SECONDS", 5)
 OUTBOUND_MAX_ATTEMPTS = env.integer("OUTBOUND_MAX_ATTEMPTS", 6)
 OUTBOUND_SWEEP_BATCH = env.integer("OUTBOUND_SWEEP_BATCH", 200)
 IMAP_MAX_MESSAGE_BYTES = env.integer("IMAP_MAX_MESSAGE_BYTES", 25 * 1024 * 1024)

@@ -14,7 +14,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from omnicenter import events, roles
 
 UNAUTHORIZED = 4401
-RECENT_EVENTS = 64  # remembered per socket to drop the copies that arrive through other groups
+RECENT_EVENTS = 256  # remembered per socket to drop the copies that arrive through other groups
 
 
 @database_sync_to_async
@@ -184,13 +184,21 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({key: message[key] for key in ("ticket", "user", "name", "state")} | {"type": "collision"})
 
     async def oc_event(self, message: dict) -> None:
+        await self._forward(message["event"])
+
+    async def oc_events(self, message: dict) -> None:
+        # Several events at once, from a batch of inbound messages (events.batched).
+        for event in message["events"]:
+            await self._forward(event)
+
+    async def _forward(self, event: dict) -> None:
         # An event is sent to each of its groups, and a socket in several of them (team, agent,
         # supervisors) gets one copy per group: forward it once.
-        key = json.dumps(message["event"], sort_keys=True)
+        key = json.dumps(event, sort_keys=True)
         if key in self.recent_events:
             return
         self.recent_events.append(key)
-        await self.send_json(message["event"])
+        await self.send_json(event)
 
     async def oc_session_closed(self, message: dict) -> None:
         await self.close(code=UNAUTHORIZED)

@@ -1,0 +1,268 @@
+"""New inbound events are drained in batches (channels_inbound.services.inbound_events_drain).
+
+A burst of webhooks publishes one drain task, not one task per message; the drain claims waiting
+events in batches (concurrent drains never share one), commits each event on its own, and sends the
+batch's live events once per group. Over real PostgreSQL and Redis (broker, cache, channel layer).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+import redis
+from django.conf import settings as django_settings
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from channels_inbound import selectors
+from channels_inbound.models import Channel, InboundEvent
+from channels_inbound.services import (
+    DRAIN_KICK_KEY,
+    inbound_event_store,
+    inbound_events_drain,
+    inbound_events_sweep,
+)
+from omnicenter.celery import app as celery_app
+from tests.conftest import message
+from tests.e2e.test_spine_faults import in_threads
+from tests.servers import session_key_for
+from tickets.models import Ticket, TimelineEntry
+
+WAIT = 10  # seconds a socket may take to get a message; not a speed requirement
+
+
+def store(api, external_id: str, **sender):
+    payload = message(external_id, f"Message {external_id}", **(sender or {"email": f"{external_id}@example.com"}))
+    return inbound_event_store(channel=api.channel, external_id=external_id, payload=payload)[0]
+
+
+@pytest.fixture
+def broker_queue():
+    """The real Redis list Celery publishes to, emptied before and after."""
+    client = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
+    queue = django_settings.CELERY_TASK_DEFAULT_QUEUE
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    client.delete(queue)
+    cache.delete(DRAIN_KICK_KEY)
+    try:
+        yield lambda: [json.loads(raw)["headers"]["task"] for raw in client.lrange(queue, 0, -1)]
+    finally:
+        celery_app.conf.task_always_eager = eager
+        client.delete(queue)
+        cache.delete(DRAIN_KICK_KEY)
+
+
+def test_a_burst_of_webhooks_publishes_one_drain_and_the_drain_takes_them_all(
+    people, api_channel, post_inbound, broker_queue, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        answers = [post_inbound(api_channel, message(f"m-{i}", f"Text {i}")) for i in range(20)]
+
+    assert [a.status_code for a in answers] == [202] * 20
+    assert broker_queue() == ["channels_inbound.tasks.process_inbound_events"]
+
+    assert inbound_events_drain() == 20
+
+    assert set(InboundEvent.objects.values_list("status", flat=True)) == {InboundEvent.Status.PROCESSED}
+    assert TimelineEntry.objects.filter(inbound_event__isnull=False).count() == 20
+    # The drain let go of the kick: the next message publishes a drain again.
+    with django_capture_on_commit_callbacks(execute=True):
+        post_inbound(api_channel, message("m-late", "One more"))
+    assert broker_queue() == ["channels_inbound.tasks.process_inbound_events"] * 2
+
+
+def test_a_full_batch_asks_for_another_drain_so_an_idle_worker_joins_in(people, api_channel, broker_queue):
+    for i in range(5):
+        store(api_channel, f"m-{i}")
+
+    assert inbound_events_drain(batch=2) == 5
+
+    # The first full batch kicked one helper; a drain asks for help once, so tasks never pile up.
+    assert broker_queue() == ["channels_inbound.tasks.process_inbound_events"]
+
+
+def test_the_drain_pays_fewer_statements_per_message_than_one_task_per_event(people, api_channel):
+    # Returning customers with an open ticket each: the commonest message.
+    senders = [{"email": f"returning{i}@example.com"} for i in range(12)]
+    for i, sender in enumerate(senders):
+        store(api_channel, f"first-{i}", **sender)
+    inbound_events_drain()
+
+    def drain_cost(count: int, prefix: str) -> int:
+        for i in range(count):
+            store(api_channel, f"{prefix}-{i}", **senders[i])
+        with CaptureQueriesContext(connection) as queries:
+            assert inbound_events_drain() == count
+        return len(queries)
+
+    six, twelve = drain_cost(6, "a"), drain_cost(12, "b")
+
+    per_message = (twelve - six) // 6
+    assert twelve - six == 6 * per_message  # constant per message
+    # BEGIN, identity, entry by provider id, customer lock, ticket, INSERT, ticket UPDATE, event UPDATE,
+    # COMMIT; the per-event task also paid its claim and a read of the event (11).
+    assert per_message == 9
+    assert six - 6 * per_message == 3  # per drain: the claim, the channels, the empty claim that ends it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_drains_process_every_event_exactly_once(people, api_channel, broker_queue):
+    events = [store(api_channel, f"m-{i}", email=f"sender{i % 7}@example.com") for i in range(40)]
+
+    handled = in_threads(3, lambda: inbound_events_drain(batch=4))
+
+    assert not [h for h in handled if isinstance(h, Exception)], handled
+    assert sum(handled) == 40
+    assert set(InboundEvent.objects.values_list("status", "attempts")) == {(InboundEvent.Status.PROCESSED, 1)}
+    assert sorted(TimelineEntry.objects.filter(inbound_event__isnull=False).values_list("inbound_event", flat=True)) == sorted(
+        e.pk for e in events
+    )
+    # Seven senders, each with one ticket holding all of their messages.
+    assert Ticket.objects.count() == 7
+
+
+def test_one_bad_event_in_a_batch_fails_alone_and_is_retried_later(people, api_channel):
+    good_before = store(api_channel, "m-1")
+    bad = inbound_event_store(channel=api_channel.channel, external_id="m-bad", payload={"id": "m-bad"})[0]
+    good_after = store(api_channel, "m-2")
+
+    assert inbound_events_drain() == 3
+
+    statuses = dict(InboundEvent.objects.values_list("pk", "status"))
+    assert statuses == {good_before.pk: "processed", bad.pk: "failed", good_after.pk: "processed"}
+    bad.refresh_from_db()
+    assert bad.last_error and bad.next_attempt_at is not None  # the sweep retries it after the backoff
+    assert not TimelineEntry.objects.filter(inbound_event=bad).exists()
+    assert inbound_events_drain() == 0  # failed events wait for their backoff, not for the next drain
+
+
+def test_the_sweep_hands_a_lost_drain_its_events_back(people, api_channel, settings, broker_queue):
+    settings.INBOUND_STALE_AFTER = timedelta(0)
+    event = store(api_channel, "m-1")
+    # A drain claimed it and died: its lease is over.
+    InboundEvent.objects.filter(pk=event.pk).update(status=InboundEvent.Status.PROCESSING, next_attempt_at=event.received_at)
+
+    assert inbound_events_drain() == 0  # a claimed event is not taken again while its lease runs
+    assert inbound_events_sweep() == 1
+    assert broker_queue() == ["channels_inbound.tasks.process_inbound_events"]
+    assert inbound_events_drain() == 1
+
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == (InboundEvent.Status.PROCESSED, 1)
+
+
+def test_with_the_cache_unreachable_the_message_is_kept_and_the_sweep_processes_it(
+    people, api_channel, post_inbound, settings, django_capture_on_commit_callbacks, caplog
+):
+    settings.INBOUND_STALE_AFTER = timedelta(0)
+    working = settings.CACHES
+    settings.CACHES = {"default": {**working["default"], "LOCATION": "redis://127.0.0.1:1/0"}}
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = post_inbound(api_channel, message("m-1", "Anyone there?"))
+
+    assert answer.status_code == 202
+    assert "could not kick the inbound drain" in caplog.text
+    event = InboundEvent.objects.get()
+    assert event.status == InboundEvent.Status.RECEIVED
+
+    settings.CACHES = working
+    assert inbound_events_sweep() == 1  # eager here: the kicked drain runs at once
+    event.refresh_from_db()
+    assert event.status == InboundEvent.Status.PROCESSED
+    assert TimelineEntry.objects.get(inbound_event=event).text == "Anyone there?"
+
+
+# --- Live events: once per group per batch ----------------------------------------------------------
+
+
+@pytest.mark.xdist_group("asgi")
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_reaches_each_socket_once_per_event(asgi_server, people, api_channel, broker_queue):
+    people.supervisor.teams.add(people.team_a)  # in two of the batch's groups: supervisors and the team
+    with (
+        asgi_server.agent_socket(session_key_for(people.agent_a)) as agent,
+        asgi_server.agent_socket(session_key_for(people.supervisor)) as supervisor,
+    ):
+        for i in range(3):
+            store(api_channel, f"m-{i}")
+        assert inbound_events_drain() == 3
+        tickets = list(Ticket.objects.order_by("pk"))
+        expected = [{"type": "ticket.created", "ticket": t.pk, "version": t.version} for t in tickets]
+
+        got_agent = [json.loads(agent.recv(timeout=WAIT)) for _ in range(3)]
+        got_supervisor = [json.loads(supervisor.recv(timeout=WAIT)) for _ in range(3)]
+        # Nothing more (a copy through a second group would come next): a marker sent now comes first.
+        marker = {"type": "marker", "marker": "end"}
+        from omnicenter import events
+
+        events.send_now([events.agent_group(people.supervisor.pk)], {"type": "oc.event", "event": marker})
+        assert json.loads(supervisor.recv(timeout=WAIT)) == marker
+
+    assert got_agent == expected
+    assert got_supervisor == expected
+
+
+def test_batched_events_keep_each_ticket_once_at_its_latest_version(own_channel_layer):
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from omnicenter import events
+
+    layer = get_channel_layer()
+    name = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("team.424242", name)
+    try:
+        with events.batched():
+            for version in (1, 2, 3):
+                events.send_now(["team.424242"], {"type": "oc.event", "event": {"type": "timeline.appended", "ticket": 7, "version": version}})
+            events.send_now(["team.424242"], {"type": "oc.event", "event": {"type": "ticket.created", "ticket": 8, "version": 1}})
+        received = async_to_sync(layer.receive)(name)
+    finally:
+        async_to_sync(layer.group_discard)("team.424242", name)
+
+    # Without the batch, the first message would have been version 1 of ticket 7 alone.
+    assert received == {"type": "oc.events", "events": [
+        {"type": "timeline.appended", "ticket": 7, "version": 3},
+        {"type": "ticket.created", "ticket": 8, "version": 1},
+    ]}
+
+
+# --- The channel a webhook calls, cached per process ------------------------------------------------
+
+
+def test_a_channel_deactivated_through_the_application_stops_answering_at_once(people, api_channel, post_inbound):
+    assert post_inbound(api_channel, message("m-1")).status_code == 202
+
+    channel = Channel.objects.get(pk=api_channel.channel.pk)
+    channel.is_active = False
+    channel.save(update_fields=["is_active"])
+
+    assert post_inbound(api_channel, message("m-2")).status_code == 404
+
+
+def test_another_process_sees_a_deactivation_within_the_cache_time(people, api_channel, post_inbound, settings):
+    assert post_inbound(api_channel, message("m-1")).status_code == 202
+    # Changed by another process: this one's cache was not cleared.
+    Channel.objects.filter(pk=api_channel.channel.pk).update(is_active=False)
+
+    assert post_inbound(api_channel, message("m-2")).status_code == 202  # still cached here
+
+    settings.CHANNEL_CACHE_SECONDS = 0
+    selectors._cache[api_channel.channel.key] = (0.0, selectors._cache[api_channel.channel.key][1])  # expired
+    assert post_inbound(api_channel, message("m-3")).status_code == 404
+
+
+def test_each_caller_gets_its_own_copy_of_a_cached_channel(people, api_channel):
+    first = selectors.channel_for_webhook(api_channel.channel.key, kinds=("api",))
+    first.settings["outbound_url"] = "https://attacker.example/"
+    first.name = "changed in one request"
+
+    second = selectors.channel_for_webhook(api_channel.channel.key, kinds=("api",))
+
+    assert second.settings.get("outbound_url", "") != "https://attacker.example/"
+    assert second.name == api_channel.channel.name
+    assert selectors.channel_for_webhook(api_channel.channel.key, kinds=("telegram",)) is None
