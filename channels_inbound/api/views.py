@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from channels_inbound import registry, selectors, services
-from channels_inbound.api.adapter import InboundPayloadSerializer
+from channels_inbound.api.adapter import inbound_payload_validate
 from channels_inbound.base import Rejected
 
 
@@ -48,9 +48,8 @@ def inbound(request, key: str):
         return _error(413, _("The payload is larger than %(limit)s bytes.") % {"limit": settings.INBOUND_MAX_BYTES})
     except (ValueError, UnicodeDecodeError):
         return _error(400, _("The body is not valid JSON."))
-    serializer = InboundPayloadSerializer(data=payload)
-    if not serializer.is_valid():
-        return _error(400, _("Invalid payload."), errors=serializer.errors)
-    clean = serializer.validated_data
+    clean, errors = inbound_payload_validate(payload)
+    if errors is not None:
+        return _error(400, _("Invalid payload."), errors=errors)
     event, created = services.inbound_event_store(channel=channel, external_id=clean["id"], payload=clean)
     return JsonResponse({"event_id": event.pk, "duplicate": not created}, status=202 if created else 200)

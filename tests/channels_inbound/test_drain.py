@@ -13,14 +13,13 @@ from datetime import timedelta
 import pytest
 import redis
 from django.conf import settings as django_settings
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from channels_inbound import selectors
 from channels_inbound.models import Channel, InboundEvent
 from channels_inbound.services import (
-    DRAIN_KICK_KEY,
+    _kick_clear,
     inbound_event_store,
     inbound_events_drain,
     inbound_events_sweep,
@@ -47,13 +46,13 @@ def broker_queue():
     eager = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = False
     client.delete(queue)
-    cache.delete(DRAIN_KICK_KEY)
+    _kick_clear()
     try:
         yield lambda: [json.loads(raw)["headers"]["task"] for raw in client.lrange(queue, 0, -1)]
     finally:
         celery_app.conf.task_always_eager = eager
         client.delete(queue)
-        cache.delete(DRAIN_KICK_KEY)
+        _kick_clear()
 
 
 def test_a_burst_of_webhooks_publishes_one_drain_and_the_drain_takes_them_all(
@@ -155,12 +154,12 @@ def test_the_sweep_hands_a_lost_drain_its_events_back(people, api_channel, setti
     assert (event.status, event.attempts) == (InboundEvent.Status.PROCESSED, 1)
 
 
-def test_with_the_cache_unreachable_the_message_is_kept_and_the_sweep_processes_it(
+def test_with_redis_unreachable_for_the_kick_the_message_is_kept_and_the_sweep_processes_it(
     people, api_channel, post_inbound, settings, django_capture_on_commit_callbacks, caplog
 ):
     settings.INBOUND_STALE_AFTER = timedelta(0)
-    working = settings.CACHES
-    settings.CACHES = {"default": {**working["default"], "LOCATION": "redis://127.0.0.1:1/0"}}
+    working = settings.REDIS_URL
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
     with django_capture_on_commit_callbacks(execute=True):
         answer = post_inbound(api_channel, message("m-1", "Anyone there?"))
 
@@ -169,7 +168,7 @@ def test_with_the_cache_unreachable_the_message_is_kept_and_the_sweep_processes_
     event = InboundEvent.objects.get()
     assert event.status == InboundEvent.Status.RECEIVED
 
-    settings.CACHES = working
+    settings.REDIS_URL = working
     assert inbound_events_sweep() == 1  # eager here: the kicked drain runs at once
     event.refresh_from_db()
     assert event.status == InboundEvent.Status.PROCESSED

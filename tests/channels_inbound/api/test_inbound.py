@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from channels_inbound.models import InboundEvent
 from customers.models import Identity
 from tests.conftest import message
@@ -76,3 +78,42 @@ def test_wrong_secret_is_403_missing_is_401_unknown_key_is_404(people, api_chann
 def test_trailing_slash_is_accepted(people, api_channel, post_inbound, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         assert post_inbound(api_channel, message(), url=api_channel.url + "/").status_code == 202
+
+
+# --- The hand-written check of the common payload shape gives what the serializer gives -------------
+
+SAME_AS_SERIALIZER = [
+    {"id": "m-1", "from": {"email": "Anna@Example.PL", "name": " Anna "}, "text": "  Hello  "},
+    {"id": " m-2 ", "from": {"phone": "+48 601 234 567"}, "html": "<p>Hi</p>", "subject": "Order", "thread": "t-1"},
+    {"id": "m-3", "from": {"id": "crm-7", "email": ""}, "text": "x", "unknown": "dropped"},
+    {"id": "m-4", "from": {"id": "crm-7", "phone": "", "name": ""}, "text": "", "html": "<b>only html</b>"},
+    {"id": "m-5", "from": {"email": "анна@пример.рф"}, "text": "Привет"},
+]
+LEFT_TO_THE_SERIALIZER = [
+    {"id": "m-1", "from": {"email": "not an email"}, "text": "x"},
+    {"id": "", "from": {"email": "a@example.com"}, "text": "x"},
+    {"id": "m-1", "from": {"email": "a@example.com"}, "text": "   "},
+    {"id": 7, "from": {"email": "a@example.com"}, "text": "x"},
+    {"id": "m-1", "from": {"name": "Nobody"}, "text": "x"},
+    {"id": "m-1", "from": "a@example.com", "text": "x"},
+    {"id": "m-1", "from": {"email": "a@example.com"}, "text": "bad \ud800 surrogate"},
+    {"id": "m-1", "from": {"email": "a@example.com"}, "text": "nul \x00 byte"},
+    {"id": "m-1", "from": {"email": "a@example.com"}, "text": "x" * 100_001},
+    {"id": "m-1", "from": {"email": "a@example.com"}, "text": None},
+    {"id": "m-1", "from": {"email": "a@example.com"}, "text": "x", "attachments": []},
+    ["not", "an", "object"],
+]
+
+
+@pytest.mark.parametrize("payload", SAME_AS_SERIALIZER + LEFT_TO_THE_SERIALIZER)
+def test_payload_check_answers_exactly_as_the_serializer(payload):
+    from channels_inbound.api.adapter import InboundPayloadSerializer, _fast_clean, inbound_payload_validate
+
+    serializer = InboundPayloadSerializer(data=payload)
+    expected = (serializer.validated_data, None) if serializer.is_valid() else (None, serializer.errors)
+
+    assert inbound_payload_validate(payload) == expected
+    if payload in SAME_AS_SERIALIZER:
+        assert _fast_clean(payload) == expected[0]  # the fast path itself, not the fallback
+    else:
+        assert _fast_clean(payload) is None
