@@ -253,10 +253,12 @@ def _claim_batch(size: int) -> list[InboundEvent]:
     each other's rows (SKIP LOCKED), so each event goes to exactly one of them."""
     table = InboundEvent._meta.db_table
     lease_until = timezone.now() + PROCESSING_LEASE
+    # SQLite (embedded mode) has one writer at a time and no row locks to skip.
+    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     # Only the model's own table name is formatted in; every value is a query parameter.
     sql = (
         f"UPDATE {table} SET status = %s, attempts = attempts + 1, next_attempt_at = %s "  # noqa: S608
-        f"WHERE id IN (SELECT id FROM {table} WHERE status = %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
+        f"WHERE id IN (SELECT id FROM {table} WHERE status = %s ORDER BY id LIMIT %s{skip_locked}) "
         f"RETURNING *"
     )
     params = [InboundEvent.Status.PROCESSING, lease_until, InboundEvent.Status.RECEIVED, size]
