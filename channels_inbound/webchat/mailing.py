@@ -183,10 +183,7 @@ def offline_reply_schedule(*, entry: TimelineEntry) -> bool:
 def _offline_address(visitor: Visitor, identity: Identity, ticket: Ticket) -> str:
     """Where an offline visitor's replies go: the email they confirmed (or, signed in on the site,
     their verified email), else the one they typed in this conversation."""
-    known, verified = services.visitor_known_email(visitor, identity)
-    if verified:
-        return known
-    return services.visitor_typed_email(visitor, ticket)
+    return services.visitor_verified_email(visitor, identity) or services.visitor_typed_email(visitor, ticket)
 
 
 def offline_replies_collect(*, entry_id: int) -> TimelineEntry | None:

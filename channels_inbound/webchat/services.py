@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -126,16 +126,20 @@ def visitor_session_open(*, channel: Channel, token: str = "", user_id: str = ""
 
 
 def visitor_identity(visitor: Visitor) -> Identity | None:
+    """The visitor's identity, with `code_proof`: whether they ever confirmed an email by a code
+    (in the same query: most never do, and the welcome frame then needs no look at the codes)."""
+    used_codes = WebchatEmailCode.objects.filter(channel__key=visitor.channel_key, visitor=OuterRef("value"),
+                                                 used_at__isnull=False)
     return (
         Identity.objects.filter(kind=Identity.Kind.VISITOR, namespace=visitor.channel_key, value=visitor.id, verified=True)
-        .select_related("customer").first()
+        .select_related("customer").annotate(code_proof=Exists(used_codes)).first()
     )
 
 
 def visitor_email_proof(visitor: Visitor, identity: Identity | None) -> tuple[str, bool]:
     """The email this visitor confirmed with a one-time code ("" if none), and whether that email is
     a verified identity of the visitor's own customer ("linked": they are that customer)."""
-    if identity is None:
+    if identity is None or getattr(identity, "code_proof", True) is False:
         return "", False  # confirming a code creates the visitor's identity: no identity, no code used
     email = (
         WebchatEmailCode.objects.filter(channel__key=visitor.channel_key, visitor=visitor.id, used_at__isnull=False)
@@ -154,22 +158,20 @@ def visitor_is_verified(visitor: Visitor, identity: Identity | None) -> bool:
     return visitor.verified_user or visitor_email_proof(visitor, identity)[1]
 
 
-def visitor_known_email(visitor: Visitor, identity: Identity | None, proved: str | None = None) -> tuple[str, bool]:
-    """The email to prefill in the widget's forms, and whether it is verified: the one the visitor
-    confirmed; for a site-verified user, their customer's verified email; else the last one this
-    visitor typed into the chat. Never an address of someone the visitor has not proved to be."""
+def visitor_verified_email(visitor: Visitor, identity: Identity | None, proved: str | None = None) -> str:
+    """The visitor's verified email ("" if none): the one they confirmed by a code; for a user the
+    site vouched for, their customer's verified email. (What an unverified visitor typed, the
+    widget remembers itself; the server never hands an address to someone who has not proved it.)"""
     if identity is None:
-        return "", False  # has written nothing yet
+        return ""  # has written nothing yet
     if proved is None:
         proved = visitor_email_proof(visitor, identity)[0]
     if proved:
-        return proved, True
+        return proved
     if visitor.verified_user:
-        verified = (Identity.objects.filter(customer_id=identity.customer_id, kind=Identity.Kind.EMAIL, verified=True)
-                    .order_by("-last_seen_at", "-pk").values_list("value", flat=True).first())
-        if verified:
-            return verified, True
-    return visitor_typed_email(visitor), False
+        return (Identity.objects.filter(customer_id=identity.customer_id, kind=Identity.Kind.EMAIL, verified=True)
+                .order_by("-last_seen_at", "-pk").values_list("value", flat=True).first()) or ""
+    return ""
 
 
 def visitor_typed_email(visitor: Visitor, ticket: Ticket | None = None) -> str:
@@ -202,7 +204,7 @@ def visitor_welcome(*, channel: Channel, visitor: Visitor, after: str = "") -> d
     identity = visitor_identity(visitor)
     proved, linked = visitor_email_proof(visitor, identity)
     verified = visitor.verified_user or linked
-    email, email_verified = visitor_known_email(visitor, identity, proved)
+    email = visitor_verified_email(visitor, identity, proved)
     with override((channel.settings or {}).get("language") or None):
         open_now = channel_is_open(channel)
         offline = "" if open_now else ((channel.settings or {}).get("offline_message")
@@ -210,7 +212,7 @@ def visitor_welcome(*, channel: Channel, visitor: Visitor, after: str = "") -> d
         return {
             "type": "ready",
             "visitor": {"verified": verified, "known": identity is not None, "email": email,
-                        "email_verified": email_verified},
+                        "email_verified": bool(email)},
             "greeting": greeting_for(channel=channel, visitor=visitor, identity=identity, verified=verified),
             "open": open_now,
             "offline_message": offline,
