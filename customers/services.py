@@ -444,6 +444,15 @@ def _erase_waiting_events(customer: Customer) -> None:
     )
 
 
+def _erase_chat_email_codes(customer: Customer) -> None:
+    from channels_inbound.models import WebchatEmailCode
+
+    codes = Q(email__in=list(customer.identities.filter(kind=Identity.Kind.EMAIL).values_list("value", flat=True)))
+    for namespace, value in customer.identities.filter(kind=Identity.Kind.VISITOR).values_list("namespace", "value"):
+        codes |= Q(channel__key=namespace, visitor=value)
+    WebchatEmailCode.objects.filter(codes).delete()
+
+
 def customer_erase(*, customer: Customer, by: User | None) -> None:
     """GDPR erasure: remove what identifies the person, keep ticket rows for statistics."""
     from channels_inbound.models import InboundEvent
@@ -467,6 +476,10 @@ def customer_erase(*, customer: Customer, by: User | None) -> None:
         text="", html="", data={}
     )
     tickets.update(subject=_("[erased]"))
+    # The web chat's email events name the address; its one-time codes name visitor and address.
+    for action in ("webchat_transcript", "webchat_replies_emailed", "webchat_email_verified"):
+        entries.filter(kind=TimelineEntry.Kind.EVENT, data__action=action).update(data={"action": action, "erased": True})
+    _erase_chat_email_codes(customer)
     customer.identities.all().delete()
     customer.display_name = ""
     customer.attributes = {}

@@ -647,3 +647,66 @@ def test_the_chosen_email_channel_sends(client, chat, people, mail_channel, smtp
 
     [mail] = smtp_server.messages
     assert mail.message()["From"].addresses[0].addr_spec == "chat@shop.example.com"
+
+
+# --- the agent's timeline, erasure ---------------------------------------------------------------
+
+
+def test_the_agent_sees_what_was_emailed_on_the_timeline_and_other_teams_do_not(
+    client, chat, people, mail_channel, smtp_server, django_capture_on_commit_callbacks,
+):
+    token = new_visitor(client, chat)
+    say(client, chat, token, "m-1", "Question", profile={"email": "nora@example.no"})
+    ticket = ticket_of(chat, token)
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket_reply(ticket=ticket, by=people.agent_a, text="Answer")
+        send(client, chat, token, {"type": "transcript", "id": "t-1", "email": "nora@example.no"})
+    request_code(client, chat, token, "nora@example.no", django_capture_on_commit_callbacks)
+    confirm(client, chat, token, "nora@example.no", code_from(smtp_server, "nora@example.no"))
+
+    client.force_login(people.agent_a)
+    html = client.get(f"/app/tickets/{ticket.pk}/").content.decode()
+    assert "the reply is emailed to nora@example.no" in html
+    assert "asked for the transcript by email to nora@example.no (unverified address" in html
+    assert "confirmed nora@example.no with a one-time code" in html
+    client.force_login(people.agent_b)
+    assert client.get(f"/app/tickets/{ticket.pk}/").status_code == 404
+
+
+def test_erasing_the_customer_erases_the_chat_email_events_and_codes(
+    client, chat, people, mail_channel, smtp_server, django_capture_on_commit_callbacks,
+):
+    from customers.services import customer_erase
+
+    token = new_visitor(client, chat)
+    say(client, chat, token, "m-1", "Question", profile={"email": "nora@example.no"})
+    ticket = ticket_of(chat, token)
+    with django_capture_on_commit_callbacks(execute=True):
+        send(client, chat, token, {"type": "transcript", "id": "t-1", "email": "nora@example.no"})
+    request_code(client, chat, token, "nora@example.no", django_capture_on_commit_callbacks)
+    confirm(client, chat, token, "nora@example.no", code_from(smtp_server, "nora@example.no"))
+    assert WebchatEmailCode.objects.exists()
+
+    customer_erase(customer=ticket.customer, by=people.admin)
+
+    assert not WebchatEmailCode.objects.exists()
+    events = ticket.entries.filter(kind=TimelineEntry.Kind.EVENT, data__action__startswith="webchat_")
+    assert events.count() == 2 and "nora" not in json.dumps(list(events.values_list("data", flat=True)))
+    client.force_login(people.agent_a)
+    assert client.get(f"/app/tickets/{ticket.pk}/").status_code == 200
+
+
+def test_the_channels_admin_page_lists_the_offline_email_switch_and_its_state(client, chat, people):
+    client.force_login(people.admin)
+    page = client.get(f"/admin/channels_inbound/channel/{chat.channel.pk}/change/").content.decode()
+    row = re.search(r"<tr><td><code>email_offline_replies</code></td><td><code>(\w+)</code></td><td>([^<]*)</td></tr>", page)
+    assert row is not None and row.group(1) == "true"  # on by default, though not in the stored JSON
+    assert "visitors who have left" in row.group(2)
+    assert chat.identity_secret not in page
+
+    configure(chat, email_offline_replies=False)
+    page = client.get(f"/admin/channels_inbound/channel/{chat.channel.pk}/change/").content.decode()
+    assert "<tr><td><code>email_offline_replies</code></td><td><code>false</code></td>" in page
+
+    client.force_login(people.agent_a)
+    assert client.get(f"/admin/channels_inbound/channel/{chat.channel.pk}/change/").status_code == 302
