@@ -106,10 +106,9 @@ def transcript_request(*, channel: Channel, visitor: Visitor, email: object, ip:
     ticket = services.visitor_ticket(visitor)
     if ticket is None:
         raise WebchatError("no_conversation", _("There is no conversation to send yet."))
-    identity = services.visitor_identity(visitor)
-    proved, _linked = services.visitor_email_proof(visitor, identity)
+    verified_email = services.visitor_verified_email(visitor, services.visitor_identity(visitor))
     entry = _record(ticket.pk, action=TRANSCRIPT, data={
-        "to": address, "verified": address == proved, "channel": channel.pk, "visitor": visitor.id,
+        "to": address, "verified": address == verified_email, "channel": channel.pk, "visitor": visitor.id,
         "tz": _zone(tz, channel), "state": "queued",
     })
     _enqueue(entry.pk)
@@ -302,7 +301,8 @@ def email_code_send(*, code_id: int, final_attempt: bool) -> str:
         subject = _("Your code: %(code)s") % {"code": code}
         text = _(
             "Enter this code in the chat to confirm your email address:\n\n%(code)s\n\n"
-            "It works once, within %(minutes)s minutes. If you did not ask for it, ignore this message."
+            "It works once, within %(minutes)s minutes. Do not give it to anyone: we never ask for it. "
+            "If you did not ask for it, ignore this message."
         ) % {"code": code, "minutes": settings.WEBCHAT_EMAIL_CODE_MINUTES}
     try:
         email_send(channel=row.channel, address=row.email, subject=subject, text=text)
@@ -322,7 +322,8 @@ def email_code_send(*, code_id: int, final_attempt: bool) -> str:
 
 @transaction.atomic
 def _code_check(*, channel: Channel, visitor: Visitor, address: str, code: str) -> str | WebchatEmailCode:
-    """"wrong", "expired", "attempts" or the code row, now used. Commits the attempt count either way."""
+    """"wrong", "expired", "attempts" or the code row, now used. A wrong guess's count is kept: the
+    caller raises only after this returns."""
     live = list(WebchatEmailCode.objects.select_for_update().filter(
         channel=channel, visitor=visitor.id, used_at__isnull=True, expires_at__gt=timezone.now(),
     ))
@@ -353,14 +354,17 @@ def email_code_confirm(*, channel: Channel, visitor: Visitor, email: object, cod
     if not (rate_allow(f"code-check:{group}", settings.WEBCHAT_RATE_CODE_CHECKS, HOUR)
             and rate_allow(f"code-check-ip:{ip}", settings.WEBCHAT_RATE_CODE_CHECKS * 3, HOUR)):
         raise WebchatError("rate_limited", _("Too many tries; ask for a new code later."))
-    result = _code_check(channel=channel, visitor=visitor, address=address, code=digits)
+    with transaction.atomic():
+        result = _code_check(channel=channel, visitor=visitor, address=address, code=digits)
+        if isinstance(result, WebchatEmailCode):
+            # The code is used up only if the link is made too.
+            _link(channel=channel, visitor=visitor, address=address)
     if result == "wrong":
         raise WebchatError("code_wrong", _("That code is not right. Check it and try again."))
     if result == "attempts":
         raise WebchatError("code_attempts", _("Too many wrong tries. Ask for a new code."))
     if result == "expired":
         raise WebchatError("code_expired", _("This code has expired or was already used. Ask for a new one."))
-    _link(channel=channel, visitor=visitor, address=address)
     welcome = services.visitor_welcome(channel=channel, visitor=visitor)
     return {"email": address, "greeting": welcome["greeting"], "history": welcome["history"],
             "visitor": welcome["visitor"]}

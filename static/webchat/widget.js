@@ -550,9 +550,13 @@ function toolAnswer(f) {
     state.email = f.email; save();
     visitorInfo(f.visitor);
     hideTool(false);
-    system(fmt(T.verified, { email: f.email }));
+    // The history may now reach back further (earlier chats of the same customer): redraw it in order.
+    log.textContent = "";
+    messages = {};
+    seenNode = null;
     if (f.greeting) system(f.greeting);
     (f.history || []).forEach(function (m) { render(m); });
+    system(fmt(T.verified, { email: f.email }));
   }
 }
 
