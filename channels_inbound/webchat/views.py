@@ -48,7 +48,7 @@ def _strings() -> dict[str, str]:
         "send_code": _("Send code"), "code": _("Code from the email"), "confirm": _("Confirm"),
         "code_sent": _("We sent a code to %(email)s. It works for %(minutes)s minutes."),
         "verified": _("Your email %(email)s is confirmed."), "resend": _("Send a new code"),
-        "cancel": _("Cancel"), "verified_badge": _("Email confirmed"),
+        "cancel": _("Cancel"),
     }
 
 

@@ -710,3 +710,20 @@ def test_the_channels_admin_page_lists_the_offline_email_switch_and_its_state(cl
 
     client.force_login(people.agent_a)
     assert client.get(f"/admin/channels_inbound/channel/{chat.channel.pk}/change/").status_code == 302
+
+
+def test_the_agents_chat_panel_says_the_visitor_confirmed_their_email(
+    client, chat, people, mail_channel, smtp_server, django_capture_on_commit_callbacks,
+):
+    token = new_visitor(client, chat)
+    say(client, chat, token, "m-1", "hello")
+    ticket = ticket_of(chat, token)
+    client.force_login(people.agent_a)
+    assert "Anonymous visitor: details they typed are unverified." in client.get(f"/app/tickets/{ticket.pk}/").content.decode()
+
+    request_code(client, chat, token, "zoe@example.net", django_capture_on_commit_callbacks)
+    confirm(client, chat, token, "zoe@example.net", code_from(smtp_server, "zoe@example.net"))
+
+    page = client.get(f"/app/tickets/{ticket.pk}/").content.decode()
+    assert "Confirmed zoe@example.net with a one-time code." in page
+    assert "Anonymous visitor" not in page and "merge suggestion" not in page
