@@ -181,8 +181,13 @@ def offline_reply_schedule(*, entry: TimelineEntry) -> bool:
 
 def _offline_address(visitor: Visitor, identity: Identity, ticket: Ticket) -> str:
     """Where an offline visitor's replies go: the email they confirmed (or, signed in on the site,
-    their verified email), else the one they typed in this conversation."""
-    return services.visitor_verified_email(visitor, identity) or services.visitor_typed_email(visitor, ticket)
+    their verified email), else the one they typed in this conversation: in the pre-chat or "leave a
+    message" form, else for its transcript."""
+    address = services.visitor_verified_email(visitor, identity) or services.visitor_typed_email(visitor, ticket)
+    if not address:
+        address = (ticket.entries.filter(kind=TimelineEntry.Kind.EVENT, data__action=TRANSCRIPT, data__visitor=visitor.id)
+                   .order_by("-created_at", "-pk").values_list("data__to", flat=True).first()) or ""
+    return address if isinstance(address, str) else ""
 
 
 def offline_replies_collect(*, entry_id: int) -> TimelineEntry | None:

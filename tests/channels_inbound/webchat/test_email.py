@@ -727,3 +727,16 @@ def test_the_agents_chat_panel_says_the_visitor_confirmed_their_email(
     page = client.get(f"/app/tickets/{ticket.pk}/").content.decode()
     assert "Confirmed zoe@example.net with a one-time code." in page
     assert "Anonymous visitor" not in page and "merge suggestion" not in page
+
+
+def test_the_address_given_for_the_transcript_also_receives_offline_replies(
+    client, chat, people, mail_channel, smtp_server, django_capture_on_commit_callbacks,
+):
+    token = new_visitor(client, chat)
+    say(client, chat, token, "m-1", "No form filled in")
+    with django_capture_on_commit_callbacks(execute=True):
+        send(client, chat, token, {"type": "transcript", "id": "t-1", "email": "reader@example.net"})
+        ticket_reply(ticket=ticket_of(chat, token), by=people.agent_a, text="A later answer")
+
+    assert len(mails_to(smtp_server, "reader@example.net")) == 2
+    assert "A later answer" in body_of(mails_to(smtp_server, "reader@example.net")[1])
