@@ -93,3 +93,13 @@ def email_offline_replies(entry_id: int) -> str:
     from channels_inbound.webchat import mailing
 
     return "queued" if mailing.offline_replies_collect(entry_id=entry_id) else "skipped"
+
+
+@shared_task
+def purge_webchat_email_codes() -> int:
+    from channels_inbound.webchat import mailing
+
+    count = mailing.email_codes_purge()
+    if count >= mailing.PURGE_BATCH:
+        _again_soon(purge_webchat_email_codes)
+    return count

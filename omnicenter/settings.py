@@ -222,6 +222,7 @@ CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "omnicenter.tasks.heartbeat", "schedule": 30.0},
     "poll-mailboxes": {"task": "channels_inbound.tasks.poll_mailboxes", "schedule": float(env.integer("EMAIL_POLL_INTERVAL", 60))},
     "send-nps-surveys": {"task": "tickets.portal.tasks.send_nps_surveys", "schedule": float(env.integer("NPS_RUN_INTERVAL", 3600))},
+    "purge-webchat-email-codes": {"task": "channels_inbound.tasks.purge_webchat_email_codes", "schedule": 3600.0},
 }
 
 # --- Auth, sessions, security ------------------------------------------------------------------

@@ -325,6 +325,18 @@ def email_code_send(*, code_id: int, final_attempt: bool) -> str:
     return "sent"
 
 
+PURGE_BATCH = 1000
+
+
+def email_codes_purge(*, batch: int = PURGE_BATCH) -> int:
+    """Periodic: delete codes that were never used and expired more than a day ago, a batch at a
+    time. Used codes stay: each is the record that a visitor proved an address."""
+    cutoff = timezone.now() - timedelta(days=1)
+    ids = list(WebchatEmailCode.objects.filter(used_at__isnull=True, expires_at__lt=cutoff)
+               .order_by("pk").values_list("pk", flat=True)[:batch])
+    return WebchatEmailCode.objects.filter(pk__in=ids).delete()[0] if ids else 0
+
+
 @transaction.atomic
 def _code_check(*, channel: Channel, visitor: Visitor, address: str, code: str) -> str | WebchatEmailCode:
     """"wrong", "expired", "attempts" or the code row, now used. A wrong guess's count is kept: the

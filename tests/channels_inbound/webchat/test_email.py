@@ -740,3 +740,22 @@ def test_the_address_given_for_the_transcript_also_receives_offline_replies(
 
     assert len(mails_to(smtp_server, "reader@example.net")) == 2
     assert "A later answer" in body_of(mails_to(smtp_server, "reader@example.net")[1])
+
+
+def test_stale_unused_codes_are_purged_in_batches_and_used_ones_kept(chat):
+    from channels_inbound.tasks import purge_webchat_email_codes
+
+    now = timezone.now()
+    old = now - timedelta(days=2)
+    make = WebchatEmailCode.objects.create
+    stale = [make(channel=chat.channel, visitor=f"anon:{n}", email="a@example.net", code_hash="x", expires_at=old)
+             for n in range(3)]
+    used = make(channel=chat.channel, visitor="anon:u", email="a@example.net", code_hash="x", expires_at=old, used_at=old)
+    live = make(channel=chat.channel, visitor="anon:l", email="a@example.net", code_hash="x",
+                expires_at=now + timedelta(minutes=5))
+
+    assert mailing.email_codes_purge(batch=2) == 2
+    assert purge_webchat_email_codes.delay().get() == 1
+
+    assert set(WebchatEmailCode.objects.values_list("pk", flat=True)) == {used.pk, live.pk}
+    assert stale
