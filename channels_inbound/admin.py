@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
+from rest_framework.fields import empty
 
 from channels_inbound import registry
 from channels_inbound.models import Channel, InboundEvent
@@ -45,8 +48,8 @@ class ChannelAdmin(admin.ModelAdmin):
     form = ChannelAdminForm
     list_display = ("name", "kind", "key", "is_active", "default_team", "rejected_requests", "last_rejected_at")
     list_filter = ("kind", "is_active")
-    readonly_fields = ("key", "webhook_urls", "rejected_requests", "last_rejected_at", "created_at")
-    fields = ("name", "kind", "key", "is_active", "default_team", "settings", "webhook_urls",
+    readonly_fields = ("key", "settings_reference", "webhook_urls", "rejected_requests", "last_rejected_at", "created_at")
+    fields = ("name", "kind", "key", "is_active", "default_team", "settings", "settings_reference", "webhook_urls",
               "rejected_requests", "last_rejected_at", "created_at")
 
     actions = ["test_connection"]
@@ -58,6 +61,30 @@ class ChannelAdmin(admin.ModelAdmin):
         for channel in queryset:
             ok, message = channel_test_connection(channel=channel)
             self.message_user(request, f"{channel.name}: {message}", messages.SUCCESS if ok else messages.ERROR)
+
+    @admin.display(description=_("available settings"))
+    def settings_reference(self, obj) -> str:
+        """Every setting of the kind with its meaning and what is in effect (a default shows while
+        the JSON above leaves it out), so that switches such as email_offline_replies are found."""
+        from django.utils.html import format_html, format_html_join
+
+        adapter = registry.adapter_for(obj.kind) if obj and obj.pk else None
+        if adapter is None:
+            return "—"
+        stored = obj.settings or {}
+        rows = []
+        for name, field in adapter.settings_serializer().fields.items():
+            if name in adapter.secret_fields:
+                continue
+            if name in stored:
+                value = stored[name]
+            elif field.default is not empty:
+                value = field.default() if callable(field.default) else field.default
+            else:
+                value = ""
+            rows.append((name, json.dumps(value, ensure_ascii=False) if value != "" else "—", field.help_text or ""))
+        return format_html("<table><tbody>{}</tbody></table>",
+                           format_html_join("", "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>", rows))
 
     @admin.display(description=_("webhook URLs"))
     def webhook_urls(self, obj) -> str:

@@ -125,3 +125,34 @@ class MailboxState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel_id}:{self.folder} (uid {self.last_uid})"
+
+
+class WebchatEmailCode(models.Model):
+    """A one-time code that confirms a chat visitor's email (docs/channels/webchat.md).
+
+    Bound to one channel, one visitor and one email: the stored HMAC covers all three with the code,
+    so a code sent for one address cannot confirm another, nor serve another visitor's token. Only
+    the hash is kept; the code itself waits encrypted in `outbox` until the task has sent it (tasks
+    take ids, never secrets). A used code is the record that this visitor proved this email.
+    """
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+    visitor = models.CharField(max_length=320)  # the visitor identity's value (anon:… or user:…)
+    email = models.CharField(max_length=320)
+    code_hash = models.CharField(max_length=64)
+    outbox = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    language = models.CharField(max_length=8, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    send_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("chat email code")
+        verbose_name_plural = _("chat email codes")
+        indexes = [models.Index(fields=["channel", "visitor", "expires_at"], name="webchat_email_code_visitor")]
+
+    def __str__(self) -> str:
+        return f"code for {self.email} ({self.visitor})"

@@ -6,6 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from channels_inbound import delivery, services
+from channels_inbound.base import TransientSendError
 
 
 @shared_task(acks_late=True)
@@ -75,3 +76,36 @@ def poll_mailbox(channel_id: int) -> dict | None:
     if channel is None:
         return None
     return asdict(mailbox_poll(channel=channel))
+
+
+# --- web chat email (channels_inbound/webchat/mailing.py) -----------------------------------------
+
+@shared_task(bind=True, acks_late=True, autoretry_for=(TransientSendError,), retry_backoff=30, max_retries=4)
+def send_webchat_email(self, event_id: int) -> str:
+    from channels_inbound.webchat import mailing
+
+    return mailing.event_email_send(event_id=event_id, final_attempt=self.request.retries >= self.max_retries)
+
+
+@shared_task(bind=True, autoretry_for=(TransientSendError,), retry_backoff=5, max_retries=3)
+def send_webchat_email_code(self, code_id: int) -> str:
+    from channels_inbound.webchat import mailing
+
+    return mailing.email_code_send(code_id=code_id, final_attempt=self.request.retries >= self.max_retries)
+
+
+@shared_task(acks_late=True)
+def email_offline_replies(entry_id: int) -> str:
+    from channels_inbound.webchat import mailing
+
+    return "queued" if mailing.offline_replies_collect(entry_id=entry_id) else "skipped"
+
+
+@shared_task
+def purge_webchat_email_codes() -> int:
+    from channels_inbound.webchat import mailing
+
+    count = mailing.email_codes_purge()
+    if count >= mailing.PURGE_BATCH:
+        _again_soon(purge_webchat_email_codes)
+    return count

@@ -178,6 +178,70 @@ def identity_add(*, customer: Customer, claim: IdentityClaim) -> Identity:
     return _identity_attach(customer=customer, claim=claim)
 
 
+@dataclass
+class Confirmation:
+    """What proving ownership of an identity did: who the claimant is now."""
+
+    customer: Customer
+    identity: Identity
+    #: the claimant's own customer was merged into the identity's holder
+    merge: CustomerMerge | None = None
+    #: the identity belongs to another customer that could not be merged automatically
+    suggested: bool = False
+
+
+#: Identities that say nothing about who a person is beyond "this browser": a customer holding
+#: only these (an anonymous chat visitor) is folded into whoever they prove to be.
+ANONYMOUS_KINDS = (Identity.Kind.VISITOR,)
+
+
+@transaction.atomic
+def identity_confirm(*, customer: Customer, claim: IdentityClaim) -> Confirmation:
+    """The holder of `customer` proved that `claim` is theirs (e.g. a one-time code sent to that
+    email came back). Their unverified claim becomes a verified identity. If another customer
+    already holds it verified, that customer is who they are: a customer known only through
+    anonymous identities is merged into the holder (recorded, so an agent can undo it); any other
+    gets a merge suggestion and stays as it is."""
+    assert claim.verified, "confirm a verified claim"
+    customer = _survivor(customer)
+    holder = (
+        Identity.objects.select_related("customer")
+        .filter(kind=claim.kind, namespace=claim.namespace, value=claim.value, verified=True).first()
+    )
+    if holder is None:
+        stale_claim = customer.identities.filter(kind=claim.kind, namespace=claim.namespace, value=claim.value,
+                                                 verified=False).first()
+        try:
+            with transaction.atomic():
+                if stale_claim is not None:
+                    stale_claim.verified = True
+                    stale_claim.last_seen_at = timezone.now()
+                    stale_claim.save(update_fields=["verified", "last_seen_at"])
+                    return Confirmation(customer=customer, identity=stale_claim)
+                identity = _identity_attach(customer=customer, claim=claim)
+        except IntegrityError:
+            # Someone confirmed the same address a moment ago: they hold it now.
+            holder = Identity.objects.select_related("customer").get(
+                kind=claim.kind, namespace=claim.namespace, value=claim.value, verified=True
+            )
+        else:
+            if identity.customer_id == customer.pk:
+                return Confirmation(customer=customer, identity=identity)
+            holder = identity
+    owner = _survivor(holder.customer)
+    if owner.pk == customer.pk:
+        return Confirmation(customer=customer, identity=holder)
+    anonymous = not customer.identities.filter(verified=True).exclude(kind__in=ANONYMOUS_KINDS).exists()
+    if anonymous and not customer.erased_at and not owner.erased_at:
+        # The claim is on the owner now; the claimant's unverified copy of it is redundant.
+        customer.identities.filter(kind=claim.kind, namespace=claim.namespace, value=claim.value, verified=False).delete()
+        merge = customer_merge(into=owner, other=customer, by=None)
+        return Confirmation(customer=owner, identity=holder, merge=merge)
+    merge_suggestion_record(customer=customer, other=owner,
+                            reason=f"{claim.kind} {claim.value} was confirmed by another customer's visitor")
+    return Confirmation(customer=customer, identity=holder, suggested=True)
+
+
 @transaction.atomic
 def customer_create(*, claims: list[IdentityClaim], **fields: Any) -> Customer:
     """A customer entered by hand or by an integrator, with identities; all or nothing."""
@@ -396,6 +460,15 @@ def _erase_waiting_events(customer: Customer) -> None:
     )
 
 
+def _erase_chat_email_codes(customer: Customer) -> None:
+    from channels_inbound.models import WebchatEmailCode
+
+    codes = Q(email__in=list(customer.identities.filter(kind=Identity.Kind.EMAIL).values_list("value", flat=True)))
+    for namespace, value in customer.identities.filter(kind=Identity.Kind.VISITOR).values_list("namespace", "value"):
+        codes |= Q(channel__key=namespace, visitor=value)
+    WebchatEmailCode.objects.filter(codes).delete()
+
+
 def customer_erase(*, customer: Customer, by: User | None) -> None:
     """GDPR erasure: remove what identifies the person, keep ticket rows for statistics."""
     from channels_inbound.models import InboundEvent
@@ -419,6 +492,10 @@ def customer_erase(*, customer: Customer, by: User | None) -> None:
         text="", html="", data={}
     )
     tickets.update(subject=_("[erased]"))
+    # The web chat's email events name the address; its one-time codes name visitor and address.
+    for action in ("webchat_transcript", "webchat_replies_emailed", "webchat_email_verified"):
+        entries.filter(kind=TimelineEntry.Kind.EVENT, data__action=action).update(data={"action": action, "erased": True})
+    _erase_chat_email_codes(customer)
     customer.identities.all().delete()
     customer.display_name = ""
     customer.attributes = {}

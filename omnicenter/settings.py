@@ -222,6 +222,7 @@ CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "omnicenter.tasks.heartbeat", "schedule": 30.0},
     "poll-mailboxes": {"task": "channels_inbound.tasks.poll_mailboxes", "schedule": float(env.integer("EMAIL_POLL_INTERVAL", 60))},
     "send-nps-surveys": {"task": "tickets.portal.tasks.send_nps_surveys", "schedule": float(env.integer("NPS_RUN_INTERVAL", 3600))},
+    "purge-webchat-email-codes": {"task": "channels_inbound.tasks.purge_webchat_email_codes", "schedule": 3600.0},
 }
 
 # --- Auth, sessions, security ------------------------------------------------------------------
@@ -441,3 +442,13 @@ WEBCHAT_ATTACHMENT_MAX_BYTES = env.integer("WEBCHAT_ATTACHMENT_MAX_BYTES", 5 * 1
 WEBCHAT_RATE_VISITOR = env.integer("WEBCHAT_RATE_VISITOR", 20)  # messages per minute per visitor
 WEBCHAT_RATE_IP = env.integer("WEBCHAT_RATE_IP", 60)  # messages per minute per IP address
 WEBCHAT_RATE_SESSIONS_IP = env.integer("WEBCHAT_RATE_SESSIONS_IP", 30)  # new visitor tokens per minute per IP
+# Email from the widget: transcripts, one-time codes that confirm a visitor's email, replies to
+# visitors who left. Rate limits are per hour (fixed windows in the cache).
+WEBCHAT_EMAIL_CODE_MINUTES = env.integer("WEBCHAT_EMAIL_CODE_MINUTES", 10)  # a code works this long, once
+WEBCHAT_EMAIL_CODE_ATTEMPTS = env.integer("WEBCHAT_EMAIL_CODE_ATTEMPTS", 5)  # wrong guesses before a code dies
+WEBCHAT_RATE_EMAIL_CODES = env.integer("WEBCHAT_RATE_EMAIL_CODES", 5)  # codes per hour per visitor, and per address
+WEBCHAT_RATE_EMAIL_CODES_IP = env.integer("WEBCHAT_RATE_EMAIL_CODES_IP", 20)  # codes per hour per IP address
+WEBCHAT_RATE_CODE_CHECKS = env.integer("WEBCHAT_RATE_CODE_CHECKS", 10)  # code checks per hour per visitor (x3 per IP)
+WEBCHAT_RATE_TRANSCRIPTS = env.integer("WEBCHAT_RATE_TRANSCRIPTS", 3)  # transcripts per hour per visitor
+WEBCHAT_RATE_TRANSCRIPTS_IP = env.integer("WEBCHAT_RATE_TRANSCRIPTS_IP", 10)  # transcripts per hour per IP address
+WEBCHAT_OFFLINE_EMAIL_DELAY = env.integer("WEBCHAT_OFFLINE_EMAIL_DELAY", 180)  # seconds: one email per batch of replies

@@ -8,6 +8,7 @@ step 4). Agent replies are pushed to the visitor's sockets over the channel laye
 from __future__ import annotations
 
 import base64
+import logging
 import re
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -27,6 +28,8 @@ from customers.models import Identity
 if TYPE_CHECKING:
     from channels_inbound.models import Channel, InboundEvent
     from tickets.models import TimelineEntry
+
+logger = logging.getLogger(__name__)
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _RANGE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-(([01]\d|2[0-3]):[0-5]\d|24:00)$")
@@ -95,6 +98,23 @@ class WebchatSettings(serializers.Serializer):
     team_photo_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
     language = serializers.ChoiceField([code for code, _name in settings.LANGUAGES], required=False, default="en")
     prechat = PrechatSerializer(required=False, help_text=_("Pre-chat form fields: off, optional or required. All off: no form."))
+    email_offline_replies = serializers.BooleanField(
+        required=False, default=True,
+        help_text=_("Email agents' replies to visitors who have left the chat and gave an email address."),
+    )
+    email_channel = serializers.CharField(
+        max_length=40, required=False, allow_blank=True,
+        help_text=_("Key of the email channel that sends transcripts, codes and replies by email. "
+                    "Empty: the first email channel that can send."),
+    )
+
+    def validate_email_channel(self, value: str) -> str:
+        from channels_inbound.models import Channel
+
+        value = value.strip()
+        if value and not Channel.objects.filter(key=value, kind=Channel.Kind.EMAIL).exists():
+            raise serializers.ValidationError(_("There is no email channel with this key."))
+        return value
 
     def validate_allowed_origins(self, value: list[str]) -> list[str]:
         clean = []
@@ -159,9 +179,14 @@ class WebchatAdapter(Adapter):
         ]
 
     def send(self, entry: TimelineEntry) -> SendResult:
-        from channels_inbound.webchat import services
+        from channels_inbound.webchat import mailing, services
 
         services.visitor_push_message(entry=entry)
+        try:
+            mailing.offline_reply_schedule(entry=entry)
+        except Exception:
+            # The reply reached the conversation; a failed email plan must not make it "unknown".
+            logger.warning("could not plan the offline email for %s", entry.pk, exc_info=True)
         # Handed to the visitor's sockets (or kept for their return): delivered and read come
         # from the widget itself.
         return SendResult(provider_message_id=f"webchat:{entry.public_id}")

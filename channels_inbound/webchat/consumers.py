@@ -2,8 +2,10 @@
 for the token, then forwards frames to channels_inbound.webchat.services and pushes back what the
 visitor's group receives.
 
-Frames from the widget: auth, message, callback, typing, delivered, read, survey_answer, ping.
-Frames to the widget: ready, ack, message, typing, seen, survey, notice, error, pong
+Frames from the widget: auth, message, callback, typing, delivered, read, survey_answer, transcript,
+email_code, email_confirm, ping.
+Frames to the widget: ready, ack, message, typing, seen, survey, notice, transcript_queued,
+email_code_sent, email_verified, error, pong
 (docs/channels/webchat.md lists their fields).
 """
 
@@ -20,7 +22,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
-from channels_inbound.webchat import services, tokens
+from channels_inbound.webchat import mailing, services, tokens
 from channels_inbound.webchat.adapter import normalize_origin
 from omnicenter.errors import DomainError
 
@@ -119,6 +121,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         handler = {
             "message": self._message, "callback": self._callback, "typing": self._typing,
             "delivered": self._receipt, "read": self._receipt, "survey_answer": self._survey_answer,
+            **dict.fromkeys(mailing.REQUEST_FRAMES, self._request),
         }.get(kind)
         if kind == "ping":
             await self.send_json({"type": "pong"})
@@ -167,8 +170,20 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
     async def _message(self, content: dict) -> None:
         await self._post(content, lambda: services.visitor_message_post(
             channel=self.channel_row, visitor=self.visitor, client_id=content.get("id"), text=content.get("text", ""),
-            profile=content.get("profile"), attachments=content.get("attachments"),
+            profile=content.get("profile"), attachments=content.get("attachments"), page=content.get("page", ""),
         ))
+
+    async def _request(self, content: dict) -> None:
+        """Transcript by email, and confirming an email by a one-time code (webchat/mailing.py)."""
+        ref = content.get("id") if isinstance(content.get("id"), str) else ""
+        try:
+            answer = await _db(mailing.visitor_request)(
+                channel=self.channel_row, visitor=self.visitor, frame=content, ip=_client_ip(self.scope)
+            )
+        except DomainError as exc:
+            await self._error(getattr(exc, "code", "invalid"), exc.message, ref)
+            return
+        await self.send_json(answer)
 
     async def _callback(self, content: dict) -> None:
         await self._post(content, lambda: services.visitor_callback_request(

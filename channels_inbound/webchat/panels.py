@@ -18,8 +18,15 @@ def chat_panel_context(request, ticket) -> dict | None:
     )
     if visitor is None:
         return None
+    from channels_inbound.webchat.services import visitor_email_proof
+    from channels_inbound.webchat.tokens import Visitor
+
+    identity = visitor.identity
+    confirmed, linked = visitor_email_proof(Visitor(channel_key=identity.namespace, id=identity.value), identity)
     return {
-        "signed_in_user": visitor.identity.value.removeprefix("user:") if visitor.identity.value.startswith("user:") else "",
+        "signed_in_user": identity.value.removeprefix("user:") if identity.value.startswith("user:") else "",
+        "confirmed_email": confirmed,
+        "confirmed_linked": linked,
         "typing_url": reverse("webchat-agent-typing", args=[ticket.pk]),
     }
 

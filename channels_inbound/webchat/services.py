@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from channels_inbound import services as inbound
 from channels_inbound.delivery import message_status_apply
-from channels_inbound.models import Channel, InboundEvent
+from channels_inbound.models import Channel, InboundEvent, WebchatEmailCode
 from channels_inbound.webchat import tokens
 from channels_inbound.webchat.adapter import is_open
 from channels_inbound.webchat.tokens import Visitor
@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 HISTORY_LIMIT = 100
 PRESENCE_TTL = 3600
+POLL_PRESENCE_TTL = 45  # a widget on the HTTP fallback polls every 4 s (15 s in a background tab)
 #: what a visitor may upload: pictures, PDFs, plain text (checked on the bytes, not the claim)
 ALLOWED_UPLOAD_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain")
 MAX_UPLOADS_PER_MESSAGE = 5
@@ -82,8 +83,15 @@ def visitor_presence_change(*, visitor: Visitor, delta: int) -> None:
             pass
 
 
+def visitor_polled(*, visitor: Visitor) -> None:
+    """A widget without websockets polled: it counts as connected for POLL_PRESENCE_TTL."""
+    cache.set("webchat-polled:" + visitor_group(visitor.channel_key, visitor.id), 1, POLL_PRESENCE_TTL)
+
+
 def visitor_is_online(*, channel_key: str, visitor_id: str) -> bool:
-    return (cache.get(_presence_key(channel_key, visitor_id)) or 0) > 0
+    group = visitor_group(channel_key, visitor_id)
+    counts = cache.get_many(["webchat-online:" + group, "webchat-polled:" + group])
+    return (counts.get("webchat-online:" + group) or 0) > 0 or bool(counts.get("webchat-polled:" + group))
 
 
 def rate_allow(key: str, limit: int, window: int = 60) -> bool:
@@ -118,17 +126,72 @@ def visitor_session_open(*, channel: Channel, token: str = "", user_id: str = ""
 
 
 def visitor_identity(visitor: Visitor) -> Identity | None:
+    """The visitor's identity, with `code_proof`: whether they ever confirmed an email by a code
+    (in the same query: most never do, and the welcome frame then needs no look at the codes)."""
+    used_codes = WebchatEmailCode.objects.filter(channel__key=visitor.channel_key, visitor=OuterRef("value"),
+                                                 used_at__isnull=False)
     return (
         Identity.objects.filter(kind=Identity.Kind.VISITOR, namespace=visitor.channel_key, value=visitor.id, verified=True)
-        .select_related("customer").first()
+        .select_related("customer").annotate(code_proof=Exists(used_codes)).first()
     )
 
 
-def greeting_for(*, channel: Channel, visitor: Visitor, identity: Identity | None) -> str:
+def visitor_email_proof(visitor: Visitor, identity: Identity | None) -> tuple[str, bool]:
+    """The email this visitor confirmed with a one-time code ("" if none), and whether that email is
+    a verified identity of the visitor's own customer ("linked": they are that customer)."""
+    if identity is None or getattr(identity, "code_proof", True) is False:
+        return "", False  # confirming a code creates the visitor's identity: no identity, no code used
+    email = (
+        WebchatEmailCode.objects.filter(channel__key=visitor.channel_key, visitor=visitor.id, used_at__isnull=False)
+        .order_by("-used_at").values_list("email", flat=True).first()
+    ) or ""
+    if not email:
+        return "", False
+    linked = Identity.objects.filter(kind=Identity.Kind.EMAIL, namespace="", value=email, verified=True,
+                                     customer_id=identity.customer_id).exists()
+    return email, linked
+
+
+def visitor_is_verified(visitor: Visitor, identity: Identity | None) -> bool:
+    """Verified: the site vouched for the user (identity hash), or the visitor confirmed an email
+    of the customer they are by a one-time code."""
+    return visitor.verified_user or visitor_email_proof(visitor, identity)[1]
+
+
+def visitor_verified_email(visitor: Visitor, identity: Identity | None, proved: str | None = None) -> str:
+    """The visitor's verified email ("" if none): the one they confirmed by a code; for a user the
+    site vouched for, their customer's verified email. (What an unverified visitor typed, the
+    widget remembers itself; the server never hands an address to someone who has not proved it.)"""
+    if identity is None:
+        return ""  # has written nothing yet
+    if proved is None:
+        proved = visitor_email_proof(visitor, identity)[0]
+    if proved:
+        return proved
+    if visitor.verified_user:
+        return (Identity.objects.filter(customer_id=identity.customer_id, kind=Identity.Kind.EMAIL, verified=True)
+                .order_by("-last_seen_at", "-pk").values_list("value", flat=True).first()) or ""
+    return ""
+
+
+def visitor_typed_email(visitor: Visitor, ticket: Ticket | None = None) -> str:
+    """The last email this visitor typed into the chat (pre-chat or "leave a message" form), on
+    `ticket` when given. A claim, not proof."""
+    entries = _entries(visitor).filter(direction=TimelineEntry.Direction.INBOUND,
+                                       inbound_event__payload__profile__email__isnull=False)
+    if ticket is not None:
+        entries = entries.filter(ticket=ticket)
+    email = entries.order_by("-created_at", "-pk").values_list("inbound_event__payload__profile__email", flat=True).first()
+    return email if isinstance(email, str) else ""
+
+
+def greeting_for(*, channel: Channel, visitor: Visitor, identity: Identity | None, verified: bool | None = None) -> str:
     """First-time visitors get the channel's welcome; a returning verified visitor a personal one."""
     conf = channel.settings or {}
     name = (identity.customer.display_name if identity else "") or (identity.display_name if identity else "")
-    if visitor.verified_user and identity is not None and name:
+    if verified is None:
+        verified = visitor_is_verified(visitor, identity)
+    if verified and identity is not None and name:
         template = conf.get("greeting_returning") or _("Welcome back, {name}!")
         return template.replace("{name}", name)
     return conf.get("greeting") or _("Hi! How can we help you?")
@@ -139,17 +202,22 @@ def visitor_welcome(*, channel: Channel, visitor: Visitor, after: str = "") -> d
     from django.utils.translation import override
 
     identity = visitor_identity(visitor)
+    proved, linked = visitor_email_proof(visitor, identity)
+    verified = visitor.verified_user or linked
+    email = visitor_verified_email(visitor, identity, proved)
     with override((channel.settings or {}).get("language") or None):
         open_now = channel_is_open(channel)
         offline = "" if open_now else ((channel.settings or {}).get("offline_message")
                                        or _("We are away right now. Leave a message and we will get back to you."))
         return {
             "type": "ready",
-            "visitor": {"verified": visitor.verified_user, "known": identity is not None},
-            "greeting": greeting_for(channel=channel, visitor=visitor, identity=identity),
+            "visitor": {"verified": verified, "known": identity is not None, "email": email,
+                        "email_verified": bool(email)},
+            "greeting": greeting_for(channel=channel, visitor=visitor, identity=identity, verified=verified),
             "open": open_now,
             "offline_message": offline,
-            "history": conversation_history(visitor=visitor, after=after if isinstance(after, str) else ""),
+            "history": conversation_history(visitor=visitor, after=after if isinstance(after, str) else "",
+                                            identity=identity, verified=verified),
         }
 
 
@@ -162,13 +230,39 @@ def _entries(visitor: Visitor):
     )
 
 
-def conversation_history(*, visitor: Visitor, after: str = "", limit: int = HISTORY_LIMIT) -> list[dict]:
+def visible_entries(visitor: Visitor, identity: Identity | None = None, *, verified: bool | None = None):
+    """The messages a visitor may see on this channel. Their own conversation; for a visitor who
+    confirmed the email of the customer they are (one-time code), also that customer's earlier
+    chats on this channel from other browsers. Never notes or events, never other channels."""
+    if visitor.verified_user:
+        return _entries(visitor)
+    if verified is None and identity is None:
+        # Most visitors never confirm an email: one look at the codes spares loading the identity.
+        if not WebchatEmailCode.objects.filter(channel__key=visitor.channel_key, visitor=visitor.id,
+                                               used_at__isnull=False).exists():
+            return _entries(visitor)
+        identity = visitor_identity(visitor)
+    if identity is None:
+        return _entries(visitor)
+    if verified is None:
+        verified = visitor_email_proof(visitor, identity)[1]
+    if not verified:
+        return _entries(visitor)
+    return TimelineEntry.objects.filter(
+        kind=TimelineEntry.Kind.MESSAGE, channel__key=visitor.channel_key, identity__kind=Identity.Kind.VISITOR,
+        identity__namespace=visitor.channel_key, identity__verified=True, identity__customer_id=identity.customer_id,
+    )
+
+
+def conversation_history(*, visitor: Visitor, after: str = "", limit: int = HISTORY_LIMIT,
+                         identity: Identity | None = None, verified: bool | None = None) -> list[dict]:
     """The visitor's messages and the replies to them on this channel, oldest first; after the
     message `after` (a public id from this same conversation) for a catch-up. Nothing else: no
-    internal notes, nothing another identity of the customer wrote."""
-    entries = _entries(visitor).select_related("author_user").prefetch_related("attachments")
+    internal notes, nothing another identity of the customer wrote (visible_entries)."""
+    visible = visible_entries(visitor, identity, verified=verified)
+    entries = visible.select_related("author_user").prefetch_related("attachments")
     if after:
-        anchor = _entries(visitor).filter(public_id=after).values("created_at", "pk").first() if _is_uuid(after) else None
+        anchor = visible.filter(public_id=after).values("created_at", "pk").first() if _is_uuid(after) else None
         if anchor is not None:
             entries = entries.filter(
                 Q(created_at__gt=anchor["created_at"]) | Q(created_at=anchor["created_at"], pk__gt=anchor["pk"])
@@ -227,6 +321,23 @@ def _clean_profile(channel: Channel, profile: object, *, offline: bool = False) 
     return clean
 
 
+def _clean_page(channel: Channel, page: object) -> str:
+    """The page of the site the visitor writes from (a link back in emails): only a page of an
+    allowed origin, else nothing."""
+    from urllib.parse import urlsplit
+
+    from channels_inbound.webchat.adapter import normalize_origin
+
+    if not isinstance(page, str) or not page or len(page) > 1000 or any(ch.isspace() for ch in page):
+        return ""
+    try:
+        parts = urlsplit(page)
+        origin = normalize_origin(f"{parts.scheme}://{parts.netloc}")
+    except ValueError:
+        return ""
+    return page if origin in set((channel.settings or {}).get("allowed_origins") or []) else ""
+
+
 def _clean_attachments(attachments: object) -> list[dict]:
     if not attachments:
         return []
@@ -257,7 +368,7 @@ class Posted:
 
 def visitor_message_post(
     *, channel: Channel, visitor: Visitor, client_id: str, text: object, profile: object = None,
-    attachments: object = None, thread: str = "",
+    attachments: object = None, thread: str = "", page: object = "",
 ) -> Posted:
     """A visitor's message through the spine: stored as an InboundEvent unique on (channel, visitor
     and the widget's own message id), processed at once (DESIGN.md step 4), on a ticket. A repeated
@@ -278,6 +389,8 @@ def visitor_message_post(
         "profile": _clean_profile(channel, profile, offline=bool(thread) or not channel_is_open(channel)),
         "attachments": clean_files, "thread": thread, "language": (channel.settings or {}).get("language", ""),
     }
+    if clean_page := _clean_page(channel, page):
+        payload["page"] = clean_page
     external_id = f"{visitor.id}:{client_id}"
     event, created = inbound.inbound_event_store(channel=channel, external_id=external_id, payload=payload, enqueue=False)
     if event.status != InboundEvent.Status.PROCESSED:

@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from channels_inbound import selectors
-from channels_inbound.webchat import services, tokens
+from channels_inbound.webchat import mailing, services, tokens
 from channels_inbound.webchat.adapter import normalize_origin
 from omnicenter.errors import DomainError
 from omnicenter.views import _client_ip
@@ -42,6 +42,13 @@ def _strings() -> dict[str, str]:
         "callback": _("Request a callback"), "time": _("Preferred time"), "request": _("Request"),
         "callback_done": _("Thank you. We will call you back."), "rate": _("Rate us"), "thanks": _("Thank you!"),
         "file_too_large": _("The file is too large."), "you": _("You"), "team": _("Support"),
+        "menu": _("More options"), "transcript": _("Email me this conversation"),
+        "transcript_sent": _("We are sending the conversation to %(email)s."),
+        "verify": _("Confirm my email"), "verify_intro": _("We will email you a code to confirm your address."),
+        "send_code": _("Send code"), "code": _("Code from the email"), "confirm": _("Confirm"),
+        "code_sent": _("We sent a code to %(email)s. It works for %(minutes)s minutes."),
+        "verified": _("Your email %(email)s is confirmed."), "resend": _("Send a new code"),
+        "cancel": _("Cancel"),
     }
 
 
@@ -197,13 +204,15 @@ def poll(request, key: str):
     if isinstance(checked, HttpResponse):
         return checked
     channel, visitor, body, origin = checked
+    services.visitor_polled(visitor=visitor)
     return _cors(JsonResponse(services.visitor_welcome(channel=channel, visitor=visitor, after=body.get("after") or "")), origin)
 
 
 @csrf_exempt
 def send(request, key: str):
-    """`POST /widget/<key>/send` `{"token", "frame"}`: a `message`, `callback`, `delivered` or `read`
-    frame without a websocket; answers with the frame the socket would have sent (ack or error)."""
+    """`POST /widget/<key>/send` `{"token", "frame"}`: a `message`, `callback`, `delivered`, `read`,
+    `transcript`, `email_code` or `email_confirm` frame without a websocket; answers with the frame
+    the socket would have sent (ack, the request's answer, or error)."""
     checked = _visitor_call(request, key)
     if isinstance(checked, HttpResponse):
         return checked
@@ -215,6 +224,14 @@ def send(request, key: str):
         if kind in ("delivered", "read"):
             services.visitor_receipt(visitor=visitor, ids=frame.get("ids"), status=kind)
             return _cors(JsonResponse({"type": "ok"}), origin)
+        if kind in mailing.REQUEST_FRAMES:
+            try:
+                answer = mailing.visitor_request(channel=channel, visitor=visitor, frame=frame, ip=_client_ip(request))
+            except DomainError as exc:
+                status = 429 if getattr(exc, "code", "") == "rate_limited" else 400
+                return _cors(JsonResponse({"type": "error", "code": getattr(exc, "code", "invalid"), "ref": ref,
+                                           "message": exc.message}, status=status), origin)
+            return _cors(JsonResponse(answer), origin)
         if kind not in ("message", "callback"):
             return _cors(JsonResponse({"type": "error", "code": "bad_request", "message": _("Unknown frame type.")}, status=400), origin)
         group = services.visitor_group(channel.key, visitor.id)
@@ -226,7 +243,7 @@ def send(request, key: str):
             if kind == "message":
                 posted = services.visitor_message_post(
                     channel=channel, visitor=visitor, client_id=frame.get("id"), text=frame.get("text", ""),
-                    profile=frame.get("profile"), attachments=frame.get("attachments"),
+                    profile=frame.get("profile"), attachments=frame.get("attachments"), page=frame.get("page", ""),
                 )
             else:
                 posted = services.visitor_callback_request(

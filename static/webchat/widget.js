@@ -37,6 +37,11 @@ var launcher = el("button", {
 });
 launcher.innerHTML = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16v12H7l-3 3z"/></svg>';
 var closeBtn = el("button", { type: "button", "aria-label": T.close, text: "×" });
+var menuId = "oc-menu";
+var menuBtn = el("button", { type: "button", "class": "menu-btn", "aria-label": T.menu, title: T.menu, "aria-haspopup": "menu",
+  "aria-expanded": "false", "aria-controls": menuId, text: "⋯" });
+var menu = el("div", { id: menuId, "class": "menu", role: "menu", "aria-label": T.menu, hidden: true });
+var toolForm = el("form", { "class": "tool", hidden: true, novalidate: true });
 var log = el("div", { "class": "log", role: "log", "aria-live": "polite", "aria-label": T.title });
 var statusEl = el("div", { "class": "status", role: "status" });
 var typingEl = el("div", { "class": "typing", "aria-live": "polite" });
@@ -50,8 +55,8 @@ var prechat = el("form", { "class": "prechat", hidden: true });
 var callbackForm = el("form", { "class": "callback", hidden: true });
 var offlineChoices = el("div", { "class": "choices", hidden: true });
 var panel = el("div", { id: panelId, "class": "panel " + C.position, role: "dialog", "aria-label": T.title, hidden: true }, [
-  el("header", {}, [C.photo ? el("img", { src: C.photo, alt: "" }) : null, el("h2", { text: C.team || T.title }), closeBtn]),
-  statusEl, log, typingEl, prechat, callbackForm, composer,
+  el("header", {}, [C.photo ? el("img", { src: C.photo, alt: "" }) : null, el("h2", { text: C.team || T.title }), menuBtn, closeBtn]),
+  menu, statusEl, log, typingEl, prechat, callbackForm, toolForm, composer,
 ]);
 root.appendChild(launcher);
 root.appendChild(panel);
@@ -209,6 +214,7 @@ function handle(f) {
     statusEl.textContent = "";
     host.dataset.state = "live";
     if (!historyLoaded) log.insertBefore(system(f.greeting), log.firstChild);  // above anything sent meanwhile
+    visitorInfo(f.visitor);
     historyLoaded = true;
     f.history.forEach(function (m) { render(m); });
     if (!f.open) showOffline(f.offline_message);
@@ -233,6 +239,10 @@ function handle(f) {
     system(T.thanks);
   } else if (f.type === "notice") {
     system(f.text);
+  } else if (f.type === "transcript_queued" || f.type === "email_code_sent" || f.type === "email_verified") {
+    toolAnswer(f);
+  } else if (f.type === "error" && f.ref && f.ref === toolRef) {
+    toolError(f.message);
   } else if (f.type === "error") {
     var node = f.ref && messages["c:" + f.ref];
     if (node) {
@@ -286,7 +296,7 @@ function queue(frame, preview) {
 }
 
 function sendMessage(text, files) {
-  var frame = { type: "message", id: newId(), text: text };
+  var frame = { type: "message", id: newId(), text: text, page: location.href.slice(0, 1000) };
   if (state.profilePending) frame.profile = state.profilePending;
   if (files) frame.attachments = files;
   queue(frame, { text: text || (files ? files[0].name : "") });
@@ -353,6 +363,7 @@ prechat.addEventListener("submit", function (ev) {
     return;
   }
   state.profilePending = profile;
+  if (profile.email) state.email = profile.email;
   state.prechatDone = true;
   save();
   prechat.hidden = true;
@@ -407,6 +418,148 @@ function showSurvey(f) {
   system(f.question, row);
 }
 
+// --- menu: transcript by email, confirming the email ------------------------------------------
+var toolRef = "", toolMode = "", toolEmail = "";
+
+function visitorInfo(v) {
+  if (!v) return;
+  if (v.email && (v.email_verified || !state.email)) state.email = v.email;
+  state.emailVerified = !!v.email_verified && v.email === state.email;
+  save();
+}
+
+function menuItems() { return Array.prototype.slice.call(menu.querySelectorAll("[role=menuitem]")); }
+
+function openMenu() {
+  menu.textContent = "";
+  menu.appendChild(el("button", { type: "button", role: "menuitem", tabindex: "-1", text: T.transcript, onclick: function () { closeMenu(false); showTool("transcript"); } }));
+  if (!state.emailVerified) {
+    menu.appendChild(el("button", { type: "button", role: "menuitem", tabindex: "-1", text: T.verify, onclick: function () { closeMenu(false); showTool("verify"); } }));
+  }
+  menu.hidden = false;
+  menuBtn.setAttribute("aria-expanded", "true");
+  menuItems()[0].focus();
+}
+
+function closeMenu(focusButton) {
+  if (menu.hidden) return;
+  menu.hidden = true;
+  menuBtn.setAttribute("aria-expanded", "false");
+  if (focusButton) menuBtn.focus();
+}
+
+menuBtn.addEventListener("click", function () { if (menu.hidden) openMenu(); else closeMenu(true); });
+menuBtn.addEventListener("keydown", function (ev) {
+  if (ev.key === "ArrowDown" || ev.key === "ArrowUp") { ev.preventDefault(); openMenu(); }
+});
+menu.addEventListener("keydown", function (ev) {
+  var items = menuItems(), i = items.indexOf(root.activeElement);
+  if (ev.key === "ArrowDown") { ev.preventDefault(); items[(i + 1) % items.length].focus(); }
+  else if (ev.key === "ArrowUp") { ev.preventDefault(); items[(i - 1 + items.length) % items.length].focus(); }
+  else if (ev.key === "Home") { ev.preventDefault(); items[0].focus(); }
+  else if (ev.key === "End") { ev.preventDefault(); items[items.length - 1].focus(); }
+  else if (ev.key === "Escape") { ev.preventDefault(); ev.stopPropagation(); closeMenu(true); }
+  else if (ev.key === "Tab") { closeMenu(false); }
+});
+menu.addEventListener("focusout", function (ev) { if (!menu.contains(ev.relatedTarget) && ev.relatedTarget !== menuBtn) closeMenu(false); });
+
+function fmt(text, values) { return text.replace(/%\((\w+)\)s/g, function (_m, k) { return values[k] == null ? "" : values[k]; }); }
+
+function toolField(name, label, type, value, extra) {
+  var attrs = { name: name, type: type, required: true, value: value || "" };
+  for (var k in extra || {}) attrs[k] = extra[k];
+  return el("label", {}, [label, el("input", attrs)]);
+}
+
+// One small form under the log: the transcript's address, or the two steps of confirming an email.
+function showTool(mode, email) {
+  toolMode = mode;
+  toolRef = "";
+  toolForm.textContent = "";
+  var heading = mode === "transcript" ? T.transcript : T.verify;
+  toolForm.setAttribute("aria-label", heading);
+  if (mode === "verify") toolForm.appendChild(el("p", { "class": "hint", text: T.verify_intro }));
+  if (mode === "code") {
+    toolForm.appendChild(el("p", { "class": "hint", text: fmt(T.code_sent, { email: email, minutes: toolForm.minutes || "" }) }));
+    toolForm.appendChild(toolField("code", T.code, "text", "", { inputmode: "numeric", autocomplete: "one-time-code", maxlength: "8", pattern: "[0-9 ]*" }));
+  } else {
+    toolForm.appendChild(toolField("email", T.email, "email", state.email || "", { autocomplete: "email", maxlength: "254" }));
+  }
+  toolForm.appendChild(el("p", { "class": "error", role: "alert" }));
+  var buttons = el("div", { "class": "choices" }, [
+    el("button", { type: "submit", "class": "btn", text: mode === "transcript" ? T.send : mode === "verify" ? T.send_code : T.confirm }),
+    mode === "code" ? el("button", { type: "button", "class": "btn ghost", text: T.resend, onclick: function () { showTool("verify"); } }) : null,
+    el("button", { type: "button", "class": "btn ghost", text: T.cancel, onclick: function () { hideTool(true); } }),
+  ]);
+  toolForm.appendChild(buttons);
+  toolForm.hidden = false;
+  composer.hidden = true;
+  toolForm.querySelector("input").focus();
+}
+
+function hideTool(focusMenu) {
+  toolForm.hidden = true;
+  toolMode = "";
+  toolRef = "";
+  composer.hidden = false;
+  if (focusMenu) menuBtn.focus(); else textarea.focus();
+}
+
+function toolError(message) {
+  var box = toolForm.querySelector(".error");
+  if (box) box.textContent = message;
+  var input = toolForm.querySelector("input");
+  if (input) { input.setAttribute("aria-invalid", "true"); input.focus(); }
+  toolForm.querySelector("[type=submit]").disabled = false;
+  toolRef = "";
+}
+
+toolForm.addEventListener("submit", function (ev) {
+  ev.preventDefault();
+  var input = toolForm.querySelector("input");
+  var value = input.value.trim();
+  if (!value) { toolError(T.required); return; }
+  if (toolRef) return;  // waiting for the answer
+  var frame = { id: newId() };
+  if (toolMode === "transcript") {
+    frame.type = "transcript"; frame.email = value;
+    try { frame.tz = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { frame.tz = ""; }
+  } else if (toolMode === "verify") {
+    frame.type = "email_code"; frame.email = value;
+  } else {
+    frame.type = "email_confirm"; frame.email = toolEmail; frame.code = value;
+  }
+  toolRef = frame.id;
+  toolForm.querySelector(".error").textContent = "";
+  if (!send(frame)) { toolError(T.offline); return; }
+  toolForm.querySelector("[type=submit]").disabled = true;
+});
+
+function toolAnswer(f) {
+  if (f.id !== toolRef) return;
+  toolRef = "";
+  if (f.type === "transcript_queued") {
+    state.email = f.email; save();
+    hideTool(false);
+    system(fmt(T.transcript_sent, { email: f.email }));
+  } else if (f.type === "email_code_sent") {
+    toolEmail = f.email;
+    toolForm.minutes = f.minutes;
+    showTool("code", f.email);
+  } else {
+    state.email = f.email; save();
+    visitorInfo(f.visitor);
+    hideTool(false);
+    // The history may now reach back further (earlier chats of the same customer): redraw it in order.
+    log.textContent = "";
+    messages = {};
+    seenNode = null;
+    if (f.greeting) system(f.greeting);
+    (f.history || []).forEach(function (m) { render(m); });
+    system(fmt(T.verified, { email: f.email }));
+  }
+}
+
 // --- open and close ----------------------------------------------------------------------------
 function setOpen(isOpen, focus) {
   panel.hidden = !isOpen;
@@ -423,11 +576,17 @@ function setOpen(isOpen, focus) {
 }
 launcher.addEventListener("click", function () { setOpen(panel.hidden, true); });
 closeBtn.addEventListener("click", function () { setOpen(false, true); });
-panel.addEventListener("keydown", function (ev) { if (ev.key === "Escape") setOpen(false, true); });
+panel.addEventListener("keydown", function (ev) {
+  if (ev.key !== "Escape") return;
+  if (!toolForm.hidden && toolForm.contains(root.activeElement)) hideTool(true);
+  else setOpen(false, true);
+});
 doc.addEventListener("visibilitychange", markRead);
 
 function start() {
   doc.body.appendChild(host);
+  // A link from an emailed reply (…#omnicenter-chat) opens the conversation.
+  if (location.hash === "#omnicenter-chat") state.open = true;
   if (state.open) setOpen(true, false);
   if (typeof WebSocket === "undefined") { startPolling(); return; }
   connect();

@@ -106,7 +106,7 @@ def test_the_first_ready_frame_carries_the_greeting_and_an_empty_history(asgi_se
     assert ready["greeting"] == "Hello from the shop!"
     assert ready["history"] == []
     assert ready["open"] is True
-    assert ready["visitor"] == {"verified": False, "known": False}
+    assert ready["visitor"] == {"verified": False, "known": False, "email": "", "email_verified": False}
 
 
 def test_a_visitor_message_lands_on_a_ticket_through_the_spine(asgi_server, chat, people):
