@@ -183,13 +183,18 @@ def _kick_clear() -> None:
 
 
 def inbound_event_store(
-    *, channel: Channel, external_id: str, payload: dict, headers: dict | None = None, enqueue: bool = True
+    *, channel: Channel, external_id: str, payload: dict, headers: dict | None = None, enqueue: bool = True,
+    claim: bool = False,
 ) -> tuple[InboundEvent, bool]:
-    """Store a provider payload exactly once per (channel, external id) and enqueue it after commit.
+    """Store a provider payload exactly once per (channel, external id) and kick a drain after commit.
 
     One `INSERT ... ON CONFLICT DO NOTHING RETURNING id` (PostgreSQL and SQLite 3.35+): a webhook
     pays one statement here instead of get_or_create's SELECT, SAVEPOINT, INSERT and RELEASE, and
     concurrent duplicates cannot race. on_commit runs at once in autocommit, or at the caller's commit.
+
+    `claim=True` stores it already claimed by the caller (`processing`, with the lease), for callers
+    that process it at once with `inbound_event_process_stored` (web chat): no drain can take it
+    first, and if the caller dies the lease runs out and the sweep hands it to a drain.
     """
     external_id = external_id[:255]
     event = InboundEvent(
@@ -197,6 +202,10 @@ def inbound_event_store(
         status=InboundEvent.Status.RECEIVED, received_at=timezone.now(),
     )
     event.next_attempt_at = event.received_at + settings.INBOUND_STALE_AFTER
+    if claim:
+        event.status, event.attempts = InboundEvent.Status.PROCESSING, 1
+        event.next_attempt_at = event.received_at + PROCESSING_LEASE
+        enqueue = False
     event.pk = _insert_unless_duplicate(event)
     if event.pk is None:
         return InboundEvent.objects.get(channel=channel, external_id=external_id), False
@@ -270,19 +279,36 @@ def _claim_batch(size: int) -> list[InboundEvent]:
     return events
 
 
-def _process_claimed(event: InboundEvent) -> str:
+def _process_claimed(event: InboundEvent, entries: list | None = None) -> str:
+    """Process a claimed event in its own transaction; the timeline entries it made (or found
+    already there) are appended to `entries` when given."""
     adapter = registry.adapter_for(event.channel.kind)
     try:
         with transaction.atomic():
             if adapter is None:
                 raise ChannelKindUnavailable(f"no adapter for kind {event.channel.kind}")
-            for message in adapter.parse(event):
-                message_ingest(channel=event.channel, message=message, event=event)
+            made = [message_ingest(channel=event.channel, message=message, event=event) for message in adapter.parse(event)]
             _mark_processed(event.pk)
     except Exception as exc:
         inbound_event_record_failure(event=event, error=exc)
         return "failed"
+    if entries is not None:
+        entries.extend(made)
     return "processed"
+
+
+def inbound_event_process_stored(*, event: InboundEvent, claimed: bool = False) -> list | None:
+    """Process an event the caller has just stored and holds (web chat messages, whose clients wait
+    for the answer): the per-event claim unless stored claimed, then the same processing as a
+    drain, without reading the event back. Returns its timeline entries, or None if it was not processed here
+    (claimed by someone else, or failed: the sweep retries it). `claimed`: the caller has just
+    stored it with `claim=True`, so it is the caller's already."""
+    if not claimed:
+        if not _claim(event.pk):
+            return None
+        event.attempts += 1
+    entries: list = []
+    return entries if _process_claimed(event, entries) == "processed" else None
 
 
 def _mark_processed(event_id: int) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, prefetch_related_objects
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -392,13 +392,20 @@ def visitor_message_post(
     if clean_page := _clean_page(channel, page):
         payload["page"] = clean_page
     external_id = f"{visitor.id}:{client_id}"
-    event, created = inbound.inbound_event_store(channel=channel, external_id=external_id, payload=payload, enqueue=False)
-    if event.status != InboundEvent.Status.PROCESSED:
-        inbound.inbound_event_process(event_id=event.pk)
-    entry = (
-        TimelineEntry.objects.filter(channel=channel, direction=TimelineEntry.Direction.INBOUND, provider_message_id=external_id)
-        .prefetch_related("attachments").first()
+    # Stored claimed: a drain busy with other channels' messages cannot take it before us.
+    event, created = inbound.inbound_event_store(channel=channel, external_id=external_id, payload=payload, claim=True)
+    entries = (
+        inbound.inbound_event_process_stored(event=event, claimed=created)
+        if created or event.status != InboundEvent.Status.PROCESSED else None
     )
+    if entries:
+        entry = entries[0]
+        prefetch_related_objects([entry], "attachments")
+    else:  # a repeated client id, or processed elsewhere: read it back
+        entry = (
+            TimelineEntry.objects.filter(channel=channel, direction=TimelineEntry.Direction.INBOUND, provider_message_id=external_id)
+            .prefetch_related("attachments").first()
+        )
     if entry is None:
         # Stored but not processed (a database error on the way): the sweep will retry it.
         raise WebchatError("not_processed", _("Your message was received but could not be shown yet."))

@@ -265,3 +265,23 @@ def test_each_caller_gets_its_own_copy_of_a_cached_channel(people, api_channel):
     assert second.settings.get("outbound_url", "") != "https://attacker.example/"
     assert second.name == api_channel.channel.name
     assert selectors.channel_for_webhook(api_channel.channel.key, kinds=("telegram",)) is None
+
+
+def test_an_event_stored_claimed_is_left_to_the_caller_that_waits_for_it(people, api_channel):
+    from channels_inbound.services import inbound_event_process_stored
+
+    event, created = inbound_event_store(
+        channel=api_channel.channel, external_id="chat-1", payload=message("chat-1", "Hi from the widget"), claim=True,
+    )
+
+    assert created and event.status == InboundEvent.Status.PROCESSING
+    assert inbound_events_drain() == 0  # a drain busy with other messages cannot take it first
+
+    entries = inbound_event_process_stored(event=event, claimed=True)
+
+    assert [e.text for e in entries] == ["Hi from the widget"]
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == (InboundEvent.Status.PROCESSED, 1)
+    # A caller holding an event it did not store claimed must win the claim first.
+    again, created_again = inbound_event_store(channel=api_channel.channel, external_id="chat-1", payload={}, claim=True)
+    assert not created_again and inbound_event_process_stored(event=again) is None
