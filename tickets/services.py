@@ -617,6 +617,35 @@ def ticket_merge(*, source: Ticket, into: Ticket, by: User) -> Ticket:
     return into
 
 
+def tickets_check_mergeable(tickets: list[Ticket]) -> None:
+    """Refuse a bulk merge that cannot succeed: fewer than two tickets, more than one customer, or a
+    closed or already merged ticket. Checked on the confirmation step and again under the locks."""
+    if len({t.pk for t in tickets}) < 2:
+        raise TicketMergeRefused(_("Select at least two tickets to merge."))
+    if len({t.customer_id for t in tickets}) > 1:
+        raise TicketMergeRefused(_("Only tickets of the same customer can be merged."))
+    if any(t.merged_into_id or t.status == S.CLOSED for t in tickets):
+        raise TicketMergeRefused(_("A closed or already merged ticket cannot be merged."))
+
+
+@transaction.atomic
+def tickets_merge(*, tickets: list[Ticket], into: Ticket, by: User) -> Ticket:
+    """Merge every ticket of `tickets` but `into` into `into` (all of one customer): all or none.
+    Every row is locked first, in ascending id order, and checked under the lock; then each one
+    goes through `ticket_merge`, so timelines, keys, events and live hints are what a single merge
+    makes."""
+    ids = sorted({t.pk for t in tickets} | {into.pk})
+    locked = list(Ticket.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk"))
+    if len(locked) != len(ids):
+        raise TicketMergeRefused(_("One of the tickets no longer exists."))
+    tickets_check_mergeable(locked)
+    survivor = next(t for t in locked if t.pk == into.pk)
+    for source in locked:
+        if source.pk != survivor.pk:
+            survivor = ticket_merge(source=source, into=survivor, by=by)
+    return survivor
+
+
 @transaction.atomic
 def ticket_split(*, entry: TimelineEntry, by: User) -> Ticket:
     """Move one customer message out into a new ticket of the same customer and team."""

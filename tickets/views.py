@@ -15,9 +15,9 @@ from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotModi
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from channels_inbound.models import Channel
 from customers.models import Customer, CustomerMerge, MergeSuggestion
@@ -451,12 +451,17 @@ def ticket_quick(request, ticket_id: int):
 @require_POST
 @staff_required
 def tickets_bulk(request):
-    """Bulk assign, status, priority, tag for the selected tickets the agent may see."""
+    """Bulk assign, status, priority, tag and team for the selected tickets the agent may see; merge
+    goes on to its confirmation step (`tickets_bulk_merge`)."""
     form = BulkForm(request.POST)
     back = reverse("app-home") + "?" + request.POST.get("state", "")[:2000].lstrip("?")
     try:
         if not form.is_valid():
             raise forms.ValidationError(next(iter(form.errors.values()))[0])
+        if form.cleaned_data["action"] == "merge":
+            # Merging needs a second step (which ticket survives): the confirmation page.
+            query = urlencode({"ids": ",".join(map(str, form.cleaned_data["ids"])), "state": request.POST.get("state", "")[:2000]})
+            return redirect(reverse("tickets-bulk-merge") + "?" + query)
         changes = form.changes()
     except forms.ValidationError as exc:
         messages.error(request, exc.messages[0])
@@ -470,6 +475,66 @@ def tickets_bulk(request):
         messages.error(request, exc.message)
     else:
         messages.success(request, _("%(count)s tickets updated.") % {"count": count})
+    return redirect(back)
+
+
+def _selected_ids(value: str) -> list[int]:
+    ids = list(dict.fromkeys(int(v) for v in value.split(",")[:501] if v.strip().isdigit()))
+    if not ids or len(ids) > 500:
+        raise forms.ValidationError(_("Select between 1 and 500 tickets."))
+    return ids
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def tickets_bulk_merge(request):
+    """Bulk merge from the list. GET: the confirmation step (which ticket survives; the oldest is
+    preselected), as a dialog for the workspace's script (htmx request) or a page without it.
+    POST: merge the others into the chosen one. Every selected ticket must be one the agent may
+    see (else 404, nothing disclosed) and all of one customer (else a clear error); nothing changes
+    unless every merge succeeds."""
+    data = request.POST if request.method == "POST" else request.GET
+    state = data.get("state", "")[:2000].lstrip("?")
+    back = reverse("app-home") + ("?" + state if state else "")
+    try:
+        ids = _selected_ids(data.get("ids", ""))
+    except forms.ValidationError as exc:
+        return _merge_refused(request, exc.messages[0], back)
+    tickets = list(
+        selectors.tickets_visible_to(request.user).filter(pk__in=ids).select_related("customer").order_by("created_at", "pk")
+    )
+    if len(tickets) != len(ids):
+        raise Http404  # one of them is not the agent's to see: change nothing, disclose nothing
+    context = {"tickets": tickets, "ids": ",".join(map(str, ids)), "state": state, "back": back, "error": None,
+               "customer": tickets[0].customer, "survivor": tickets[0]}
+    try:
+        services.tickets_check_mergeable(tickets)
+        if request.method == "POST":
+            into = next((t for t in tickets if str(t.pk) == data.get("into", "").lstrip("#")), None)
+            if into is None:
+                raise DomainError(_("Choose the ticket to keep."))
+            into = services.tickets_merge(tickets=tickets, into=into, by=request.user)
+    except DomainError as exc:
+        if request.method == "POST" and not request.htmx:
+            return _merge_refused(request, exc.message, back)
+        context["error"] = exc.message
+        template = "tickets/bulk_merge.html#dialog" if request.htmx else "tickets/bulk_merge.html"
+        return render(request, template, context, status=400)
+    if request.method == "GET":
+        return render(request, "tickets/bulk_merge.html#dialog" if request.htmx else "tickets/bulk_merge.html", context)
+    count = len(tickets) - 1
+    message = ngettext("%(count)s ticket was merged into #%(number)s.", "%(count)s tickets were merged into #%(number)s.",
+                       count) % {"count": count, "number": into.number}
+    if request.htmx:
+        return render(request, "tickets/bulk_merge.html#done", {"message": message, "into": into})
+    messages.success(request, message)
+    return redirect(back)
+
+
+def _merge_refused(request, message: str, back: str) -> HttpResponse:
+    if request.htmx:
+        return render(request, "tickets/bulk_merge.html#dialog", {"error": message, "back": back}, status=400)
+    messages.error(request, message)
     return redirect(back)
 
 
