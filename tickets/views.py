@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min, Q, prefetch_related_objects
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotModified
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -147,10 +147,13 @@ def _page_number(request, name: str, default: int, cap: int) -> int:
 
 def _list_context(request, state: dict, *, page: int = 1, pages: int = 1) -> dict:
     queryset = inbox.ticket_list(request.user, state["view"], state["filters"])
-    rows, has_more = inbox.page_of(queryset, page, pages)
+    rows, has_more = inbox.page_of(queryset, page, pages, user=request.user)
     last_page = page + pages - 1
     return {
-        "rows": rows,
+        "rows": inbox.label_rows(rows),
+        # Translated once per list, not once per row.
+        "no_subject": _("(no subject)"),
+        "unassigned": _("Unassigned"),
         "has_more": has_more,
         "page": last_page,
         "next_url": f"{reverse('app-home')}?{_state_query(state, fragment='rows', page=last_page + 1)}",
@@ -188,12 +191,19 @@ def _with_etag(request, response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _filter_choices(request) -> dict:
+def _filter_choices(request, all_teams: list[Team] | None = None) -> dict:
+    """The list's filter and bulk choices. `all_teams`: every team, when the page has them already
+    (the ticket pane's team select), so they are not read twice."""
+    if all_teams is None:
+        teams = Team.objects.order_by("name") if roles.is_supervisor(request.user) \
+            else Team.objects.filter(pk__in=selectors.team_ids_of(request.user)).order_by("name")
+    else:
+        mine = set(selectors.team_ids_of(request.user))
+        teams = all_teams if roles.is_supervisor(request.user) else [t for t in all_teams if t.pk in mine]
     return {
         "statuses": Ticket.Status.choices,
         "priorities": Ticket.Priority.choices,
-        "teams": Team.objects.order_by("name") if roles.is_supervisor(request.user)
-        else Team.objects.filter(pk__in=selectors.team_ids_of(request.user)).order_by("name"),
+        "teams": teams,
         "channel_kinds": Channel.Kind.choices,
         "agents": _agents() if roles.is_supervisor(request.user)
         else _agents().filter(teams__in=selectors.team_ids_of(request.user)).distinct(),
@@ -311,11 +321,9 @@ def _customer_context(request, customer: Customer, exclude_ticket: Ticket | None
 
 
 def _ticket_for_pane(request, ticket_id: int) -> Ticket:
-    ticket = selectors.ticket_for_agent(request.user, ticket_id)
-    # The sidebar reads the customer's identities and organization: fetched with the ticket.
-    ticket.customer = (
-        Customer.objects.select_related("organization").prefetch_related("identities__preferences").get(pk=ticket.customer_id)
-    )
+    # The sidebar reads the customer's organization (joined to the ticket's query) and identities.
+    ticket = selectors.ticket_for_agent(request.user, ticket_id, select=("customer__organization",))
+    prefetch_related_objects([ticket.customer], "identities__preferences")
     return ticket
 
 
@@ -340,9 +348,10 @@ def ticket_detail(request, ticket_id: int):
     if _is_fragment(request, "pane"):
         return render(request, "tickets/_pane.html", _pane_context(request, ticket))
     state = _list_state(request)
+    pane = _pane_context(request, ticket)
     context = {
-        **_list_context(request, state), **_views_context(request, state), **_filter_choices(request),
-        **_pane_context(request, ticket),
+        **_list_context(request, state), **_views_context(request, state), **_filter_choices(request, pane["all_teams"]),
+        **pane,
     }
     return render(request, "tickets/workspace.html", context)
 
@@ -394,8 +403,9 @@ def ticket_reply(request, ticket_id: int):
         if request.htmx:
             return render(request, "tickets/_pane.html", _pane_context(request, ticket, composer=bound, collision=True))
         state = _list_state(request)
-        context = {**_list_context(request, state), **_views_context(request, state), **_filter_choices(request),
-                   **_pane_context(request, ticket, composer=bound, collision=True)}
+        pane = _pane_context(request, ticket, composer=bound, collision=True)
+        context = {**_list_context(request, state), **_views_context(request, state),
+                   **_filter_choices(request, pane["all_teams"]), **pane}
         return render(request, "tickets/workspace.html", context, status=409)
     try:
         if data["kind"] == "note":
