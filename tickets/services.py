@@ -186,9 +186,13 @@ def _fits(channel: Channel, identity: Identity) -> bool:
     return not kinds or identity.kind in kinds
 
 
-def reply_target(ticket: Ticket, channel: Channel | None = None, identity: Identity | None = None) -> tuple[Channel, Identity]:
+def reply_target(ticket: Ticket, channel: Channel | None = None, identity: Identity | None = None, *,
+                 timeline: list[TimelineEntry] | None = None) -> tuple[Channel, Identity]:
     """Where a reply goes: the channel and identity the agent chose (checked: the identity is this
-    customer's and fits the channel), else back where the customer last wrote from."""
+    customer's and fits the channel), else back where the customer last wrote from.
+
+    `timeline`: the ticket's whole timeline, oldest first, with channel and identity loaded (what
+    the ticket page shows); the default is then found in it rather than with another query."""
     if identity is not None and identity.customer_id != ticket.customer_id:
         raise NoReplyChannel(_("That identity does not belong to this ticket's customer."))
     if channel is not None and not channel.is_active:
@@ -215,12 +219,18 @@ def reply_target(ticket: Ticket, channel: Channel | None = None, identity: Ident
         if fitting is None:
             raise NoReplyChannel(_("The customer has no identity that can be reached on that channel."))
         return channel, fitting
-    last = inbound.first()
+    if timeline is None:
+        last = inbound.first()
+    else:
+        last = next((e for e in reversed(timeline) if e.direction == TimelineEntry.Direction.INBOUND and e.channel is not None
+                     and e.channel.is_active and e.identity is not None and e.identity.customer_id == ticket.customer_id), None)
     if last is not None:
         return last.channel, last.identity
     origin = ticket.origin_channel
     if origin is not None and origin.is_active:
-        fitting = next((i for i in ticket.customer.identities.filter(verified=True) if _fits(origin, i)), None)
+        verified = [i for i in ticket.customer.identities.all() if i.verified] if timeline is not None \
+            else ticket.customer.identities.filter(verified=True)
+        fitting = next((i for i in verified if _fits(origin, i)), None)
         if fitting is not None:
             return origin, fitting
     raise NoReplyChannel(_("This ticket has no channel to reply on; choose one."))

@@ -149,8 +149,11 @@ def _list_context(request, state: dict, *, page: int = 1, pages: int = 1) -> dic
     queryset = inbox.ticket_list(request.user, state["view"], state["filters"])
     rows, has_more = inbox.page_of(queryset, page, pages, user=request.user)
     last_page = page + pages - 1
+    # /app/tickets/<n>/ built by concatenation: one reverse() per list, not three per row.
+    tickets_url = reverse("ticket-detail", args=[0]).removesuffix("0/")
+    now = timezone.now()
     return {
-        "rows": inbox.label_rows(rows),
+        "rows": inbox.label_rows(rows, tickets_url=tickets_url, now=now),
         # Translated once per list, not once per row.
         "no_subject": _("(no subject)"),
         "unassigned": _("Unassigned"),
@@ -159,9 +162,8 @@ def _list_context(request, state: dict, *, page: int = 1, pages: int = 1) -> dic
         "next_url": f"{reverse('app-home')}?{_state_query(state, fragment='rows', page=last_page + 1)}",
         "state": state,
         "state_query": _state_query(state),
-        "now": timezone.now(),
-        # /app/tickets/<n>/ built by concatenation: one reverse() per list, not three per row.
-        "tickets_url": reverse("ticket-detail", args=[0]).removesuffix("0/"),
+        "now": now,
+        "tickets_url": tickets_url,
     }
 
 
@@ -245,8 +247,9 @@ def ticket_list(request):
 WINDOWED_KINDS = ("whatsapp", "messenger", "instagram")
 
 
-def _reply_targets(ticket: Ticket) -> tuple[list[dict], str]:
-    """Every (channel, identity) pair a reply could go to, and the default (reply_target)."""
+def _reply_targets(ticket: Ticket, timeline: list) -> tuple[list[dict], str]:
+    """Every (channel, identity) pair a reply could go to, and the default (reply_target, found in
+    the timeline the page shows)."""
     from channels_inbound import registry
 
     identities = [i for i in ticket.customer.identities.all() if i.verified]
@@ -270,7 +273,7 @@ def _reply_targets(ticket: Ticket) -> tuple[list[dict], str]:
                     "opted_out": bool(preference and preference.opted_out_at),
                 })
     try:
-        channel, identity = services.reply_target(ticket)
+        channel, identity = services.reply_target(ticket, timeline=timeline)
         default = f"{channel.pk}:{identity.pk}"
     except services.NoReplyChannel:
         default = ""
@@ -280,7 +283,7 @@ def _reply_targets(ticket: Ticket) -> tuple[list[dict], str]:
 def _pane_context(request, ticket: Ticket, composer: ComposerForm | None = None, collision: bool = False) -> dict:
     services.ticket_mark_seen(ticket=ticket, user=request.user)
     entries = list(selectors.ticket_timeline(ticket))
-    targets, default_target = _reply_targets(ticket) if ticket.status != "closed" else ([], "")
+    targets, default_target = _reply_targets(ticket, entries) if ticket.status != "closed" else ([], "")
     last_entry = max((e.pk for e in entries), default=0)
     if composer is None:
         composer = ComposerForm(initial={"target": default_target, "last_entry": last_entry})

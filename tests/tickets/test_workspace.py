@@ -4,6 +4,7 @@ collision warning), ETags, merge and split, the customer sidebar, presence and t
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -250,6 +251,41 @@ def test_the_ticket_page_runs_a_constant_number_of_queries(people, api_channel, 
     many = [count_queries(client, f"/app/tickets/{ticket.pk}/"), count_queries(client, f"/app/tickets/{ticket.pk}/", fragment="pane")]
 
     assert few == many
+
+
+def statements(client, url: str, **params) -> list[str]:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url, params).status_code == 200
+    return [q["sql"] for q in queries.captured_queries]
+
+
+def test_the_list_sorts_and_cuts_its_page_before_joining_the_rows(people, api_channel, client):
+    """The page is chosen on the tickets table alone; only its rows are joined to customers etc.
+    (joining first made PostgreSQL join every open ticket of the view to the customers)."""
+    vip, _ = Tag.objects.get_or_create(name="vip")
+    make_tickets(people, api_channel.channel, 5, vip)
+    client.force_login(people.agent_a)
+
+    sql = statements(client, "/app/", fragment="list")
+
+    assert len(sql) == 5  # the session's user, its groups, its teams, the page, the page's tags
+    page = next(s for s in sql if '"customers_customer"' in s)
+    assert re.search(r'"tickets_ticket"\."id" IN \(SELECT .+ LIMIT 51\)', page), page
+
+
+def test_the_ticket_page_reads_the_teams_once_and_the_customer_with_the_ticket(people, tickets, client):
+    client.force_login(people.agent_a)
+
+    sql = statements(client, f"/app/tickets/{tickets['mine'].pk}/")
+
+    team_lists = [s for s in sql if s.startswith('SELECT "tickets_team"."id", "tickets_team"."name"')]
+    assert len(team_lists) == 1, team_lists
+    assert not [s for s in sql if s.startswith('SELECT "customers_customer"')]
+    html = client.get(f"/app/tickets/{tickets['mine'].pk}/").content.decode()
+    # The list's team filter still offers the agent's own teams only; the pane's select every team.
+    assert f'<select name="team"><option value="">—</option><option value="{people.team_a.pk}">Support A</option></select>' in html
+    assert f'<option value="{people.team_b.pk}">Support B</option>' in html
+    assert "Anna Kowalska" in html
 
 
 # --- ETags --------------------------------------------------------------------------------------
