@@ -259,6 +259,28 @@ def statements(client, url: str, **params) -> list[str]:
     return [q["sql"] for q in queries.captured_queries]
 
 
+def test_a_list_row_shows_what_the_ticket_is(people, tickets, client):
+    ticket = tickets["mine"]
+    Ticket.objects.filter(pk=ticket.pk).update(priority="urgent")
+    ticket.tags.add(Tag.objects.create(name="zebra"), Tag.objects.create(name="apple"))
+    people.agent_a.first_name, people.agent_a.last_name = "Ann", "Agent"
+    people.agent_a.save()
+
+    html = get(client, people.agent_a, "/app/", view="mine", fragment="list")
+    row = html.split(f'data-ticket-id="{ticket.pk}"')[1].split("</tr>")[0]
+
+    assert f'aria-label="Select #{ticket.pk}"' in row and f'value="{ticket.pk}"' in row
+    assert f'href="/app/tickets/{ticket.pk}/?view=mine"' in row and f'hx-get="/app/tickets/{ticket.pk}/?fragment=pane"' in row
+    assert '<span class="subject">Printer on fire</span>' in row
+    assert 'title="API" aria-label="API"' in row and f'<span class="num">#{ticket.pk}</span>' in row
+    assert '<span class="cust">Anna Kowalska</span>' in row
+    assert '<span class="badge priority-urgent">Urgent</span>' in row and '<span class="badge status-open">Open</span>' in row
+    assert '<span class="tag">apple</span><span class="tag">zebra</span>' in row
+    assert '<span class="who">Ann Agent</span>' in row
+    assert re.search(r'<time datetime="[0-9T:.+-]+" title="[^"]+">5\xa0minutes</time>', row), row
+    assert " unread" in html.split(f'data-ticket-id="{ticket.pk}"')[1].split(">")[0]
+
+
 def test_the_list_sorts_and_cuts_its_page_before_joining_the_rows(people, api_channel, client):
     """The page is chosen on the tickets table alone; only its rows are joined to customers etc.
     (joining first made PostgreSQL join every open ticket of the view to the customers)."""
