@@ -351,11 +351,10 @@ def ticket_detail(request, ticket_id: int):
     if _is_fragment(request, "pane"):
         return render(request, "tickets/_pane.html", _pane_context(request, ticket))
     state = _list_state(request)
+    # In this order, as before: the list and the counts are read before the pane marks the ticket seen.
+    listing, views = _list_context(request, state), _views_context(request, state)
     pane = _pane_context(request, ticket)
-    context = {
-        **_list_context(request, state), **_views_context(request, state), **_filter_choices(request, pane["all_teams"]),
-        **pane,
-    }
+    context = {**listing, **views, **_filter_choices(request, pane["all_teams"]), **pane}
     return render(request, "tickets/workspace.html", context)
 
 
@@ -406,9 +405,9 @@ def ticket_reply(request, ticket_id: int):
         if request.htmx:
             return render(request, "tickets/_pane.html", _pane_context(request, ticket, composer=bound, collision=True))
         state = _list_state(request)
+        listing, views = _list_context(request, state), _views_context(request, state)
         pane = _pane_context(request, ticket, composer=bound, collision=True)
-        context = {**_list_context(request, state), **_views_context(request, state),
-                   **_filter_choices(request, pane["all_teams"]), **pane}
+        context = {**listing, **views, **_filter_choices(request, pane["all_teams"]), **pane}
         return render(request, "tickets/workspace.html", context, status=409)
     try:
         if data["kind"] == "note":
