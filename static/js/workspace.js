@@ -103,6 +103,12 @@ function syncBulk() {
   form.querySelector("[data-bulk-count]").textContent = String(picked.size);
 }
 document.addEventListener("change", (ev) => {
+  const action = ev.target.closest("[data-bulk-action]");
+  if (action) {  // merge takes no value: its dialog asks which ticket survives
+    const value = action.form.querySelector("[data-bulk-value]");
+    value.hidden = action.value === "merge";
+    return;
+  }
   const box = ev.target.closest("[data-pick]");
   if (!box) return;
   if (box.checked) picked.add(box.value); else picked.delete(box.value);

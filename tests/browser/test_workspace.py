@@ -262,6 +262,7 @@ def test_7_bulk_merge_with_the_keyboard_and_the_lists_update_live(asgi_server, p
         expect(row(sup, subject).locator("[data-pick]")).to_be_checked()
     expect(sup.locator("[data-bulk-count]")).to_have_text("3")
     sup.locator("[data-bulk-action]").select_option("merge")
+    expect(sup.locator("[data-bulk-value]")).to_be_hidden()  # merge takes no value
     sup.locator("[data-bulk] button[type=submit]").press("Enter")
 
     dialog = sup.locator("[data-merge-dialog]")
