@@ -53,6 +53,7 @@ def cases(made: dict) -> dict:
 
 
 def main() -> int:
+    global DB
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--setup", action="store_true", help="(re)create the database and fill it")
     parser.add_argument("--drop", action="store_true")
@@ -61,7 +62,11 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated case names")
     parser.add_argument("--cprofile", default="", help="a case name: print its top functions")
     parser.add_argument("--explain", default="", help="a case name: EXPLAIN ANALYZE each of its statements")
+    parser.add_argument("--db", default=DB, help="scratch database name (bench_*)")
     args = parser.parse_args()
+    if not args.db.startswith(common.DB_PREFIX):
+        parser.error(f"--db must start with {common.DB_PREFIX}")
+    DB = args.db
     VAR.mkdir(parents=True, exist_ok=True)
     env = common.production_env(db_name=DB, var_dir=VAR)
     if args.drop:
