@@ -283,6 +283,7 @@ def measure_fanout(env: dict, made: dict, *, sockets: int, n_events: int, spacin
 
 
 def main() -> int:
+    global DB
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="1 = 1,000,000 tickets, 5,000,000 entries")
     parser.add_argument("--requests", type=int, default=200, help="requests per measured page")
@@ -293,7 +294,11 @@ def main() -> int:
                         help="channels_redis layer for the fan-out (settings: CHANNEL_LAYER)")
     parser.add_argument("--skip-pages", action="store_true", help="measure the fan-out only")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--db", default=DB, help="scratch database name (bench_*): runs side by side need their own")
     args = parser.parse_args()
+    if not args.db.startswith(common.DB_PREFIX):
+        parser.error(f"--db must start with {common.DB_PREFIX}")
+    DB = args.db
     common.stop_on_sigterm()
 
     var_dir = Path(tempfile.mkdtemp(prefix="bench-inbox-"))

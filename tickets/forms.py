@@ -58,7 +58,7 @@ class TicketUpdateForm(forms.Form):
 class BulkForm(forms.Form):
     ACTIONS = [
         ("assign", _("Assign")), ("status", _("Status")), ("priority", _("Priority")), ("tag", _("Add tag")),
-        ("team", _("Team")),
+        ("team", _("Team")), ("merge", _("Merge")),
     ]
 
     ids = forms.CharField(max_length=20_000)

@@ -219,9 +219,13 @@ def _fits(channel: Channel, identity: Identity) -> bool:
     return not kinds or identity.kind in kinds
 
 
-def reply_target(ticket: Ticket, channel: Channel | None = None, identity: Identity | None = None) -> tuple[Channel, Identity]:
+def reply_target(ticket: Ticket, channel: Channel | None = None, identity: Identity | None = None, *,
+                 timeline: list[TimelineEntry] | None = None) -> tuple[Channel, Identity]:
     """Where a reply goes: the channel and identity the agent chose (checked: the identity is this
-    customer's and fits the channel), else back where the customer last wrote from."""
+    customer's and fits the channel), else back where the customer last wrote from.
+
+    `timeline`: the ticket's whole timeline, oldest first, with channel and identity loaded (what
+    the ticket page shows); the default is then found in it rather than with another query."""
     if identity is not None and identity.customer_id != ticket.customer_id:
         raise NoReplyChannel(_("That identity does not belong to this ticket's customer."))
     if channel is not None and not channel.is_active:
@@ -248,12 +252,18 @@ def reply_target(ticket: Ticket, channel: Channel | None = None, identity: Ident
         if fitting is None:
             raise NoReplyChannel(_("The customer has no identity that can be reached on that channel."))
         return channel, fitting
-    last = inbound.first()
+    if timeline is None:
+        last = inbound.first()
+    else:
+        last = next((e for e in reversed(timeline) if e.direction == TimelineEntry.Direction.INBOUND and e.channel is not None
+                     and e.channel.is_active and e.identity is not None and e.identity.customer_id == ticket.customer_id), None)
     if last is not None:
         return last.channel, last.identity
     origin = ticket.origin_channel
     if origin is not None and origin.is_active:
-        fitting = next((i for i in ticket.customer.identities.filter(verified=True) if _fits(origin, i)), None)
+        verified = [i for i in ticket.customer.identities.all() if i.verified] if timeline is not None \
+            else ticket.customer.identities.filter(verified=True)
+        fitting = next((i for i in verified if _fits(origin, i)), None)
         if fitting is not None:
             return origin, fitting
     raise NoReplyChannel(_("This ticket has no channel to reply on; choose one."))
@@ -648,6 +658,35 @@ def ticket_merge(*, source: Ticket, into: Ticket, by: User) -> Ticket:
     events.publish_ticket_event("ticket.updated", source)
     events.publish_ticket_event("timeline.appended", into)
     return into
+
+
+def tickets_check_mergeable(tickets: list[Ticket]) -> None:
+    """Refuse a bulk merge that cannot succeed: fewer than two tickets, more than one customer, or a
+    closed or already merged ticket. Checked on the confirmation step and again under the locks."""
+    if len({t.pk for t in tickets}) < 2:
+        raise TicketMergeRefused(_("Select at least two tickets to merge."))
+    if len({t.customer_id for t in tickets}) > 1:
+        raise TicketMergeRefused(_("Only tickets of the same customer can be merged."))
+    if any(t.merged_into_id or t.status == S.CLOSED for t in tickets):
+        raise TicketMergeRefused(_("A closed or already merged ticket cannot be merged."))
+
+
+@transaction.atomic
+def tickets_merge(*, tickets: list[Ticket], into: Ticket, by: User) -> Ticket:
+    """Merge every ticket of `tickets` but `into` into `into` (all of one customer): all or none.
+    Every row is locked first, in ascending id order, and checked under the lock; then each one
+    goes through `ticket_merge`, so timelines, keys, events and live hints are what a single merge
+    makes."""
+    ids = sorted({t.pk for t in tickets} | {into.pk})
+    locked = list(Ticket.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk"))
+    if len(locked) != len(ids):
+        raise TicketMergeRefused(_("One of the tickets no longer exists."))
+    tickets_check_mergeable(locked)
+    survivor = next(t for t in locked if t.pk == into.pk)
+    for source in locked:
+        if source.pk != survivor.pk:
+            survivor = ticket_merge(source=source, into=survivor, by=by)
+    return survivor
 
 
 @transaction.atomic

@@ -7,6 +7,7 @@ from tickets import views
 urlpatterns = [
     path("", views.ticket_list, name="app-home"),
     path("bulk/", views.tickets_bulk, name="tickets-bulk"),
+    path("bulk/merge/", views.tickets_bulk_merge, name="tickets-bulk-merge"),
     path("board/", views.queue_board, name="queue-board"),
     path("presence/", views.presence_update, name="presence-update"),
     path("saved-views/", views.saved_view_create, name="saved-view-create"),

@@ -10,14 +10,14 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min, Q, prefetch_related_objects
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotModified
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from channels_inbound.models import Channel
 from customers.models import Customer, CustomerMerge, MergeSuggestion
@@ -147,18 +147,23 @@ def _page_number(request, name: str, default: int, cap: int) -> int:
 
 def _list_context(request, state: dict, *, page: int = 1, pages: int = 1) -> dict:
     queryset = inbox.ticket_list(request.user, state["view"], state["filters"])
-    rows, has_more = inbox.page_of(queryset, page, pages)
+    rows, has_more = inbox.page_of(queryset, page, pages, user=request.user)
     last_page = page + pages - 1
+    # /app/tickets/<n>/ built by concatenation: one reverse() per list, not three per row.
+    tickets_url = reverse("ticket-detail", args=[0]).removesuffix("0/")
+    now = timezone.now()
     return {
-        "rows": rows,
+        "rows": inbox.label_rows(rows, tickets_url=tickets_url, now=now),
+        # Translated once per list, not once per row.
+        "no_subject": _("(no subject)"),
+        "unassigned": _("Unassigned"),
         "has_more": has_more,
         "page": last_page,
         "next_url": f"{reverse('app-home')}?{_state_query(state, fragment='rows', page=last_page + 1)}",
         "state": state,
         "state_query": _state_query(state),
-        "now": timezone.now(),
-        # /app/tickets/<n>/ built by concatenation: one reverse() per list, not three per row.
-        "tickets_url": reverse("ticket-detail", args=[0]).removesuffix("0/"),
+        "now": now,
+        "tickets_url": tickets_url,
     }
 
 
@@ -188,12 +193,19 @@ def _with_etag(request, response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _filter_choices(request) -> dict:
+def _filter_choices(request, all_teams: list[Team] | None = None) -> dict:
+    """The list's filter and bulk choices. `all_teams`: every team, when the page has them already
+    (the ticket pane's team select), so they are not read twice."""
+    if all_teams is None:
+        teams = Team.objects.order_by("name") if roles.is_supervisor(request.user) \
+            else Team.objects.filter(pk__in=selectors.team_ids_of(request.user)).order_by("name")
+    else:
+        mine = set(selectors.team_ids_of(request.user))
+        teams = all_teams if roles.is_supervisor(request.user) else [t for t in all_teams if t.pk in mine]
     return {
         "statuses": Ticket.Status.choices,
         "priorities": Ticket.Priority.choices,
-        "teams": Team.objects.order_by("name") if roles.is_supervisor(request.user)
-        else Team.objects.filter(pk__in=selectors.team_ids_of(request.user)).order_by("name"),
+        "teams": teams,
         "channel_kinds": Channel.Kind.choices,
         "agents": _agents() if roles.is_supervisor(request.user)
         else _agents().filter(teams__in=selectors.team_ids_of(request.user)).distinct(),
@@ -235,8 +247,9 @@ def ticket_list(request):
 WINDOWED_KINDS = ("whatsapp", "messenger", "instagram")
 
 
-def _reply_targets(ticket: Ticket) -> tuple[list[dict], str]:
-    """Every (channel, identity) pair a reply could go to, and the default (reply_target)."""
+def _reply_targets(ticket: Ticket, timeline: list) -> tuple[list[dict], str]:
+    """Every (channel, identity) pair a reply could go to, and the default (reply_target, found in
+    the timeline the page shows)."""
     from channels_inbound import registry
 
     identities = [i for i in ticket.customer.identities.all() if i.verified]
@@ -260,7 +273,7 @@ def _reply_targets(ticket: Ticket) -> tuple[list[dict], str]:
                     "opted_out": bool(preference and preference.opted_out_at),
                 })
     try:
-        channel, identity = services.reply_target(ticket)
+        channel, identity = services.reply_target(ticket, timeline=timeline)
         default = f"{channel.pk}:{identity.pk}"
     except services.NoReplyChannel:
         default = ""
@@ -270,7 +283,7 @@ def _reply_targets(ticket: Ticket) -> tuple[list[dict], str]:
 def _pane_context(request, ticket: Ticket, composer: ComposerForm | None = None, collision: bool = False) -> dict:
     services.ticket_mark_seen(ticket=ticket, user=request.user)
     entries = list(selectors.ticket_timeline(ticket))
-    targets, default_target = _reply_targets(ticket) if ticket.status != "closed" else ([], "")
+    targets, default_target = _reply_targets(ticket, entries) if ticket.status != "closed" else ([], "")
     last_entry = max((e.pk for e in entries), default=0)
     if composer is None:
         composer = ComposerForm(initial={"target": default_target, "last_entry": last_entry})
@@ -311,11 +324,9 @@ def _customer_context(request, customer: Customer, exclude_ticket: Ticket | None
 
 
 def _ticket_for_pane(request, ticket_id: int) -> Ticket:
-    ticket = selectors.ticket_for_agent(request.user, ticket_id)
-    # The sidebar reads the customer's identities and organization: fetched with the ticket.
-    ticket.customer = (
-        Customer.objects.select_related("organization").prefetch_related("identities__preferences").get(pk=ticket.customer_id)
-    )
+    # The sidebar reads the customer's organization (joined to the ticket's query) and identities.
+    ticket = selectors.ticket_for_agent(request.user, ticket_id, select=("customer__organization",))
+    prefetch_related_objects([ticket.customer], "identities__preferences")
     return ticket
 
 
@@ -340,10 +351,10 @@ def ticket_detail(request, ticket_id: int):
     if _is_fragment(request, "pane"):
         return render(request, "tickets/_pane.html", _pane_context(request, ticket))
     state = _list_state(request)
-    context = {
-        **_list_context(request, state), **_views_context(request, state), **_filter_choices(request),
-        **_pane_context(request, ticket),
-    }
+    # In this order, as before: the list and the counts are read before the pane marks the ticket seen.
+    listing, views = _list_context(request, state), _views_context(request, state)
+    pane = _pane_context(request, ticket)
+    context = {**listing, **views, **_filter_choices(request, pane["all_teams"]), **pane}
     return render(request, "tickets/workspace.html", context)
 
 
@@ -394,8 +405,9 @@ def ticket_reply(request, ticket_id: int):
         if request.htmx:
             return render(request, "tickets/_pane.html", _pane_context(request, ticket, composer=bound, collision=True))
         state = _list_state(request)
-        context = {**_list_context(request, state), **_views_context(request, state), **_filter_choices(request),
-                   **_pane_context(request, ticket, composer=bound, collision=True)}
+        listing, views = _list_context(request, state), _views_context(request, state)
+        pane = _pane_context(request, ticket, composer=bound, collision=True)
+        context = {**listing, **views, **_filter_choices(request, pane["all_teams"]), **pane}
         return render(request, "tickets/workspace.html", context, status=409)
     try:
         if data["kind"] == "note":
@@ -451,12 +463,17 @@ def ticket_quick(request, ticket_id: int):
 @require_POST
 @staff_required
 def tickets_bulk(request):
-    """Bulk assign, status, priority, tag for the selected tickets the agent may see."""
+    """Bulk assign, status, priority, tag and team for the selected tickets the agent may see; merge
+    goes on to its confirmation step (`tickets_bulk_merge`)."""
     form = BulkForm(request.POST)
     back = reverse("app-home") + "?" + request.POST.get("state", "")[:2000].lstrip("?")
     try:
         if not form.is_valid():
             raise forms.ValidationError(next(iter(form.errors.values()))[0])
+        if form.cleaned_data["action"] == "merge":
+            # Merging needs a second step (which ticket survives): the confirmation page.
+            query = urlencode({"ids": ",".join(map(str, form.cleaned_data["ids"])), "state": request.POST.get("state", "")[:2000]})
+            return redirect(reverse("tickets-bulk-merge") + "?" + query)
         changes = form.changes()
     except forms.ValidationError as exc:
         messages.error(request, exc.messages[0])
@@ -470,6 +487,66 @@ def tickets_bulk(request):
         messages.error(request, exc.message)
     else:
         messages.success(request, _("%(count)s tickets updated.") % {"count": count})
+    return redirect(back)
+
+
+def _selected_ids(value: str) -> list[int]:
+    ids = list(dict.fromkeys(int(v) for v in value.split(",")[:501] if v.strip().isdigit()))
+    if not ids or len(ids) > 500:
+        raise forms.ValidationError(_("Select between 1 and 500 tickets."))
+    return ids
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def tickets_bulk_merge(request):
+    """Bulk merge from the list. GET: the confirmation step (which ticket survives; the oldest is
+    preselected), as a dialog for the workspace's script (htmx request) or a page without it.
+    POST: merge the others into the chosen one. Every selected ticket must be one the agent may
+    see (else 404, nothing disclosed) and all of one customer (else a clear error); nothing changes
+    unless every merge succeeds."""
+    data = request.POST if request.method == "POST" else request.GET
+    state = data.get("state", "")[:2000].lstrip("?")
+    back = reverse("app-home") + ("?" + state if state else "")
+    try:
+        ids = _selected_ids(data.get("ids", ""))
+    except forms.ValidationError as exc:
+        return _merge_refused(request, exc.messages[0], back)
+    tickets = list(
+        selectors.tickets_visible_to(request.user).filter(pk__in=ids).select_related("customer").order_by("created_at", "pk")
+    )
+    if len(tickets) != len(ids):
+        raise Http404  # one of them is not the agent's to see: change nothing, disclose nothing
+    context = {"tickets": tickets, "ids": ",".join(map(str, ids)), "state": state, "back": back, "error": None,
+               "customer": tickets[0].customer, "survivor": tickets[0]}
+    try:
+        services.tickets_check_mergeable(tickets)
+        if request.method == "POST":
+            into = next((t for t in tickets if str(t.pk) == data.get("into", "").lstrip("#")), None)
+            if into is None:
+                raise DomainError(_("Choose the ticket to keep."))
+            into = services.tickets_merge(tickets=tickets, into=into, by=request.user)
+    except DomainError as exc:
+        if request.method == "POST" and not request.htmx:
+            return _merge_refused(request, exc.message, back)
+        context["error"] = exc.message
+        template = "tickets/bulk_merge.html#dialog" if request.htmx else "tickets/bulk_merge.html"
+        return render(request, template, context, status=400)
+    if request.method == "GET":
+        return render(request, "tickets/bulk_merge.html#dialog" if request.htmx else "tickets/bulk_merge.html", context)
+    count = len(tickets) - 1
+    message = ngettext("%(count)s ticket was merged into #%(number)s.", "%(count)s tickets were merged into #%(number)s.",
+                       count) % {"count": count, "number": into.number}
+    if request.htmx:
+        return render(request, "tickets/bulk_merge.html#done", {"message": message, "into": into})
+    messages.success(request, message)
+    return redirect(back)
+
+
+def _merge_refused(request, message: str, back: str) -> HttpResponse:
+    if request.htmx:
+        return render(request, "tickets/bulk_merge.html#dialog", {"error": message, "back": back}, status=400)
+    messages.error(request, message)
     return redirect(back)
 
 

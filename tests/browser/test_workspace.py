@@ -6,7 +6,9 @@ Redis. The six scenarios of issue 6:
 3. A's reply goes out, and its delivery status updates live;
 4. a supervisor reassigns the ticket, and it moves from A's Mine view to B's, live;
 5. a mention notifies B;
-6. keyboard navigation works.
+6. keyboard navigation works;
+7. bulk merge from the list, by keyboard (a mix of customers refused; the survivor picked in a
+   dialog), and both lists follow live.
 
 With OC_SCREENSHOTS=1 the tests also save the main screens to docs/screenshots/.
 """
@@ -224,3 +226,64 @@ def test_6_keyboard_navigation(asgi_server, people, api_channel, browser_page):
     a.keyboard.press("e")  # solve
     expect(a.locator("[data-pane] .meta")).to_contain_text("Solved")
     assert same_page(a), navigations
+
+
+def test_7_bulk_merge_with_the_keyboard_and_the_lists_update_live(asgi_server, people, api_channel, browser_page):
+    """Three tickets of Anna (different threads) and one of Boris. The supervisor selects with x,
+    picks Merge, keeps the second ticket in the dialog; agent A's list follows live."""
+    for i, text in enumerate(["Blender broke", "Blender smells", "Blender invoice"]):
+        payload = {**message(f"m-{i}", text), "thread": f"thread-{i}"}
+        assert asgi_server.post_inbound(api_channel, payload).status_code == 202
+    asgi_server.post_inbound(api_channel, message("m-9", "Boris asks", email="boris@example.ru", name="Boris"))
+    broke, smells, invoice = (Ticket.objects.get(subject=s) for s in ("Blender broke", "Blender smells", "Blender invoice"))
+    a = browser_page("agent_a")
+    sup = browser_page("supervisor")
+    expect(sup.locator("#ticket-list tr[data-ticket-id]")).to_have_count(4)
+
+    # A customer mix is refused with a clear error, and nothing changes.
+    row(sup, "Boris asks").locator("[data-pick]").check()
+    row(sup, "Blender broke").locator("[data-pick]").check()
+    sup.locator("[data-bulk-action]").select_option("merge")
+    sup.locator("[data-bulk] button[type=submit]").click()
+    expect(sup.locator("[data-merge-dialog] [data-merge-error]")).to_contain_text("Only tickets of the same customer")
+    sup.keyboard.press("Escape")
+    expect(sup.locator("[data-merge-dialog]")).not_to_be_visible()
+    row(sup, "Boris asks").locator("[data-pick]").uncheck()
+    row(sup, "Blender broke").locator("[data-pick]").uncheck()
+
+    # Keyboard only: j moves (and opens), x selects; the oldest ticket is preselected as the survivor.
+    expect(sup.locator("[data-bulk]")).to_be_hidden()
+    sup.keyboard.press("Escape")  # leave the checkbox: letters are shortcuts again
+    for subject in ("Blender broke", "Blender smells", "Blender invoice"):
+        sup.keyboard.press("j")
+        expect(sup.locator("[data-pane] h1")).to_contain_text(subject)
+        settle(sup)
+        sup.keyboard.press("x")
+        expect(row(sup, subject).locator("[data-pick]")).to_be_checked()
+    expect(sup.locator("[data-bulk-count]")).to_have_text("3")
+    sup.locator("[data-bulk-action]").select_option("merge")
+    expect(sup.locator("[data-bulk-value]")).to_be_hidden()  # merge takes no value
+    sup.locator("[data-bulk] button[type=submit]").press("Enter")
+
+    dialog = sup.locator("[data-merge-dialog]")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("[data-merge-into]:checked")).to_have_value(str(broke.pk))
+    expect(dialog.locator("[data-merge-into]:checked")).to_be_focused()
+    screenshot(sup, "bulk-merge")
+    sup.keyboard.press("ArrowDown")  # keep "Blender smells" instead
+    expect(dialog.locator("[data-merge-into]:checked")).to_have_value(str(smells.pk))
+    sup.keyboard.press("Tab")
+    expect(dialog.locator("[data-merge-confirm]")).to_be_focused()
+    sup.keyboard.press("Enter")
+
+    expect(dialog).not_to_be_visible()
+    expect(sup.locator("#notice")).to_contain_text(f"2 tickets were merged into #{smells.pk}")
+    for page in (sup, a):
+        expect(row(page, "Blender smells")).to_be_visible()
+        expect(page.locator("#ticket-list")).not_to_contain_text("Blender broke")
+        expect(page.locator("#ticket-list")).not_to_contain_text("Blender invoice")
+        expect(row(page, "Boris asks")).to_be_visible()
+        assert same_page(page)
+    expect(sup.locator("[data-bulk]")).to_be_hidden()
+    assert set(Ticket.objects.filter(merged_into=smells).values_list("pk", flat=True)) == {broke.pk, invoice.pk}
+    assert Ticket.objects.get(subject="Boris asks").merged_into is None

@@ -4,6 +4,7 @@ collision warning), ETags, merge and split, the customer sidebar, presence and t
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -252,6 +253,63 @@ def test_the_ticket_page_runs_a_constant_number_of_queries(people, api_channel, 
     assert few == many
 
 
+def statements(client, url: str, **params) -> list[str]:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url, params).status_code == 200
+    return [q["sql"] for q in queries.captured_queries]
+
+
+def test_a_list_row_shows_what_the_ticket_is(people, tickets, client):
+    ticket = tickets["mine"]
+    Ticket.objects.filter(pk=ticket.pk).update(priority="urgent")
+    ticket.tags.add(Tag.objects.create(name="zebra"), Tag.objects.create(name="apple"))
+    people.agent_a.first_name, people.agent_a.last_name = "Ann", "Agent"
+    people.agent_a.save()
+
+    html = get(client, people.agent_a, "/app/", view="mine", fragment="list")
+    row = html.split(f'data-ticket-id="{ticket.pk}"')[1].split("</tr>")[0]
+
+    assert f'aria-label="Select #{ticket.pk}"' in row and f'value="{ticket.pk}"' in row
+    assert f'href="/app/tickets/{ticket.pk}/?view=mine"' in row and f'hx-get="/app/tickets/{ticket.pk}/?fragment=pane"' in row
+    assert '<span class="subject">Printer on fire</span>' in row
+    assert 'title="API" aria-label="API"' in row and f'<span class="num">#{ticket.pk}</span>' in row
+    assert '<span class="cust">Anna Kowalska</span>' in row
+    assert '<span class="badge priority-urgent">Urgent</span>' in row and '<span class="badge status-open">Open</span>' in row
+    assert '<span class="tag">apple</span><span class="tag">zebra</span>' in row
+    assert '<span class="who">Ann Agent</span>' in row
+    assert re.search(r'<time datetime="[0-9T:.+-]+" title="[^"]+">5\xa0minutes</time>', row), row
+    assert " unread" in html.split(f'data-ticket-id="{ticket.pk}"')[1].split(">")[0]
+
+
+def test_the_list_sorts_and_cuts_its_page_before_joining_the_rows(people, api_channel, client):
+    """The page is chosen on the tickets table alone; only its rows are joined to customers etc.
+    (joining first made PostgreSQL join every open ticket of the view to the customers)."""
+    vip, _ = Tag.objects.get_or_create(name="vip")
+    make_tickets(people, api_channel.channel, 5, vip)
+    client.force_login(people.agent_a)
+
+    sql = statements(client, "/app/", fragment="list")
+
+    assert len(sql) == 5  # the session's user, its groups, its teams, the page, the page's tags
+    page = next(s for s in sql if '"customers_customer"' in s)
+    assert re.search(r'"tickets_ticket"\."id" IN \(SELECT .+ LIMIT 51\)', page), page
+
+
+def test_the_ticket_page_reads_the_teams_once_and_the_customer_with_the_ticket(people, tickets, client):
+    client.force_login(people.agent_a)
+
+    sql = statements(client, f"/app/tickets/{tickets['mine'].pk}/")
+
+    team_lists = [s for s in sql if s.startswith('SELECT "tickets_team"."id", "tickets_team"."name"')]
+    assert len(team_lists) == 1, team_lists
+    assert not [s for s in sql if s.startswith('SELECT "customers_customer"')]
+    html = client.get(f"/app/tickets/{tickets['mine'].pk}/").content.decode()
+    # The list's team filter still offers the agent's own teams only; the pane's select every team.
+    assert f'<select name="team"><option value="">—</option><option value="{people.team_a.pk}">Support A</option></select>' in html
+    assert f'<option value="{people.team_b.pk}">Support B</option>' in html
+    assert "Anna Kowalska" in html
+
+
 # --- ETags --------------------------------------------------------------------------------------
 
 def test_unchanged_fragments_answer_304(people, tickets, client):
@@ -338,6 +396,145 @@ def test_bulk_refuses_bad_input(people, tickets, client, data):
     response = client.post("/app/bulk/", data)
     assert response.status_code == 302 and flash(response)
     assert Ticket.objects.get(pk=tickets["unassigned"].pk).status == "new"
+
+
+# --- bulk merge ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def annas(people, tickets):
+    """Three open tickets of Anna in team A, oldest first, each with a message of its own."""
+    made = [tickets["mine"], tickets["unassigned"], tickets["pending"]]
+    for i, ticket in enumerate(made):
+        Ticket.objects.filter(pk=ticket.pk).update(created_at=ago(300 - i * 100))
+        EntryFactory(ticket=ticket, text=f"Message number {i}", author_customer=people.customer)
+    return [Ticket.objects.get(pk=t.pk) for t in made]
+
+
+def ids_of(*tickets) -> str:
+    return ",".join(str(t.pk) for t in tickets)
+
+
+def test_bulk_merge_asks_which_ticket_survives_with_the_oldest_preselected(people, annas, client):
+    client.force_login(people.agent_a)
+
+    response = client.post("/app/bulk/", {"ids": ids_of(annas[2], annas[0], annas[1]), "action": "merge", "state": "view=open"})
+    assert response.status_code == 302 and response["Location"].startswith("/app/bulk/merge/?")
+    page = client.get(response["Location"])
+    dialog = client.get("/app/bulk/merge/", {"ids": ids_of(*annas)}, HTTP_HX_REQUEST="true")
+
+    assert page.status_code == 200 and "<html" in page.content.decode()
+    html = dialog.content.decode()
+    assert dialog.status_code == 200 and "<html" not in html
+    assert html.count('name="into"') == 3
+    assert f'value="{annas[0].pk}" checked' in html
+    assert "Merge 3 tickets" in html and "Keep which ticket?" in html
+    assert not Ticket.objects.filter(merged_into__isnull=False).exists()
+
+
+def test_bulk_merge_combines_the_timelines_into_the_chosen_ticket(people, annas, client):
+    client.force_login(people.agent_a)
+    survivor = annas[1]
+
+    response = client.post("/app/bulk/merge/", {"ids": ids_of(*annas), "into": str(survivor.pk), "state": "view=mine"})
+
+    assert response.status_code == 302 and response["Location"] == "/app/?view=mine"
+    assert flash(response) == [f"2 tickets were merged into #{survivor.pk}."]
+    texts = set(TimelineEntry.objects.filter(ticket=survivor, kind="message").values_list("text", flat=True))
+    assert {"Message number 0", "Message number 1", "Message number 2", "Smoke everywhere in the office"} <= texts
+    for other, was in ((annas[0], "open"), (annas[2], "pending")):
+        other.refresh_from_db()
+        assert (other.status, other.merged_into_id) == ("closed", survivor.pk)
+        assert other.entries.get(kind="event").data == {"action": "merged_into", "ticket": survivor.pk, "from": was}
+    merged_in = sorted(e.data["ticket"] for e in survivor.entries.filter(kind="event", data__action="merged_in"))
+    assert merged_in == sorted([annas[0].pk, annas[2].pk])
+
+
+def test_bulk_merge_from_the_dialog_answers_a_fragment_and_publishes_live_hints(people, annas, client, django_capture_on_commit_callbacks):
+    client.force_login(people.agent_a)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post("/app/bulk/merge/", {"ids": ids_of(*annas), "into": str(annas[0].pk)}, HTTP_HX_REQUEST="true")
+
+    html = response.content.decode()
+    assert response.status_code == 200 and "data-merge-done" in html and f'data-into="{annas[0].pk}"' in html
+    assert "2 tickets were merged into" in html
+    assert callbacks  # the live hints go out after commit, as for a single merge
+    assert set(Ticket.objects.filter(merged_into=annas[0]).values_list("pk", flat=True)) == {annas[1].pk, annas[2].pk}
+
+
+@pytest.mark.parametrize("case", ["two_customers", "one_ticket", "closed", "survivor_not_selected", "no_ids"])
+def test_bulk_merge_refusals_change_nothing(people, tickets, annas, client, case):
+    client.force_login(people.agent_a)
+    Ticket.objects.filter(pk=tickets["solved"].pk).update(status="closed")
+    selection, into, message = {
+        "two_customers": ([annas[0], tickets["urgent"]], annas[0], "Only tickets of the same customer can be merged."),
+        "one_ticket": ([annas[0]], annas[0], "Select at least two tickets to merge."),
+        "closed": ([annas[0], tickets["solved"]], annas[0], "A closed or already merged ticket cannot be merged."),
+        "survivor_not_selected": ([annas[0], annas[1]], annas[2], "Choose the ticket to keep."),
+        "no_ids": ([], annas[0], "Select between 1 and 500 tickets."),
+    }[case]
+    before = list(TimelineEntry.objects.order_by("pk").values_list("pk", "ticket_id"))
+
+    dialog = client.get("/app/bulk/merge/", {"ids": ids_of(*selection)}, HTTP_HX_REQUEST="true")
+    posted = client.post("/app/bulk/merge/", {"ids": ids_of(*selection), "into": str(into.pk)}, HTTP_HX_REQUEST="true")
+    plain = client.post("/app/bulk/merge/", {"ids": ids_of(*selection), "into": str(into.pk), "state": "view=open"})
+
+    if case != "survivor_not_selected":  # the confirmation step itself is fine there
+        assert dialog.status_code == 400 and message in dialog.content.decode() and 'name="into"' not in dialog.content.decode()
+    assert posted.status_code == 400 and message in posted.content.decode()
+    assert plain.status_code == 302 and flash(plain) == [message]
+    assert list(TimelineEntry.objects.order_by("pk").values_list("pk", "ticket_id")) == before
+    assert not Ticket.objects.filter(merged_into__isnull=False).exists()
+
+
+def test_bulk_merge_of_a_ticket_the_agent_cannot_see_is_404_and_changes_nothing(people, tickets, annas, client):
+    """Security: tickets["other_team"] is Anna's too, but in team B; agent A may not see it."""
+    client.force_login(people.agent_a)
+    hidden = tickets["other_team"]
+
+    assert client.get("/app/bulk/merge/", {"ids": ids_of(annas[0], hidden)}).status_code == 404
+    assert client.get("/app/bulk/merge/", {"ids": ids_of(annas[0], hidden)}, HTTP_HX_REQUEST="true").status_code == 404
+    assert client.post("/app/bulk/merge/", {"ids": ids_of(annas[0], hidden), "into": str(annas[0].pk)}).status_code == 404
+    assert client.post("/app/bulk/merge/", {"ids": ids_of(annas[0], hidden), "into": str(hidden.pk)}).status_code == 404
+
+    hidden.refresh_from_db()
+    assert (hidden.status, hidden.merged_into_id) == ("open", None)
+    assert hidden.entries.filter(text="Team B confidential words").exists()
+    assert not Ticket.objects.filter(merged_into__isnull=False).exists()
+    client.force_login(people.agent_b)  # and the other way round
+    assert client.post("/app/bulk/merge/", {"ids": ids_of(annas[0], hidden), "into": str(hidden.pk)}).status_code == 404
+
+
+def test_bulk_merge_needs_a_signed_in_agent(people, annas, client):
+    assert client.get("/app/bulk/merge/", {"ids": ids_of(*annas)})["Location"].startswith("/accounts/login/")
+    response = client.post("/app/bulk/merge/", {"ids": ids_of(*annas), "into": str(annas[0].pk)})
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert not Ticket.objects.filter(merged_into__isnull=False).exists()
+
+
+def test_the_merge_confirmation_runs_a_constant_number_of_queries(people, api_channel, client):
+    client.force_login(people.agent_a)
+    made = [TicketFactory(customer=people.customer, team=people.team_a, status="open", origin_channel=api_channel.channel)
+            for _ in range(12)]
+
+    few = count_queries(client, "/app/bulk/merge/", ids=ids_of(*made[:2]))
+    many = count_queries(client, "/app/bulk/merge/", ids=ids_of(*made))
+
+    assert few == many
+
+
+def test_each_merged_ticket_costs_the_same_number_of_queries(people, api_channel, client):
+    client.force_login(people.agent_a)
+
+    def cost(n: int) -> int:
+        made = [TicketFactory(customer=people.customer, team=people.team_a, status="open") for _ in range(n)]
+        with CaptureQueriesContext(connection) as queries:
+            client.post("/app/bulk/merge/", {"ids": ids_of(*made), "into": str(made[0].pk)})
+        assert Ticket.objects.filter(merged_into=made[0]).count() == n - 1
+        return len(queries)
+
+    two, three, five = cost(2), cost(3), cost(5)
+    assert three - two == (five - three) // 2 and (five - three) % 2 == 0
 
 
 # --- the composer --------------------------------------------------------------------------------
