@@ -59,7 +59,8 @@ TICKET_NUMBER_KEY = "ticket:"  # a ticket number quoted by the sender, e.g. "[#1
 TICKET_TOKEN_KEY = "token:"  # noqa: S105 (a key prefix: the unguessable token of a reply address)
 
 
-def _find_ticket_for(*, channel: Channel, customer: Customer, thread_keys: list[str]) -> Ticket | None:
+def _find_ticket_for(*, channel: Channel, customer: Customer, thread_keys: list[str],
+                     batch: InboundBatch | None = None) -> Ticket | None:
     """Thread hints first, then the customer's latest ticket on this channel's conversation.
 
     Hints are conversation keys recorded on tickets, ticket numbers and reply-address tokens; every
@@ -77,7 +78,10 @@ def _find_ticket_for(*, channel: Channel, customer: Customer, thread_keys: list[
     # Exact conversation keys win over a quoted number or token. Two plain queries rather than
     # one join ordered by a CASE: building that one cost more CPU than anything else per message.
     if keys:
-        hinted = list(TicketThread.objects.filter(channel=channel, key__in=keys).values_list("ticket_id", flat=True))
+        if batch is not None and batch.threads is not None:
+            hinted = [ticket_id for key in keys for ticket_id in batch.threads.get(key, {}).values()]
+        else:
+            hinted = list(TicketThread.objects.filter(channel=channel, key__in=keys).values_list("ticket_id", flat=True))
         if hinted:
             ticket = locked.filter(pk__in=hinted).first()
             if ticket is not None:
@@ -91,7 +95,8 @@ def _is_uuid_hex(value: str) -> bool:
     return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
 
 
-def ticket_record_thread_keys(*, ticket: Ticket, channel: Channel, keys: Iterable[str]) -> None:
+def ticket_record_thread_keys(*, ticket: Ticket, channel: Channel, keys: Iterable[str],
+                              batch: InboundBatch | None = None) -> None:
     """Remember conversation keys (e.g. the Message-ID of a reply we sent) for this ticket."""
     rows = [
         TicketThread(channel=channel, customer_id=ticket.customer_id, key=key[:500], ticket=ticket)
@@ -101,6 +106,9 @@ def ticket_record_thread_keys(*, ticket: Ticket, channel: Channel, keys: Iterabl
     # recorded keeps the ticket it points at.
     if rows:
         TicketThread.objects.bulk_create(rows, ignore_conflicts=True)
+    if batch is not None and batch.threads is not None:
+        for row in rows:
+            batch.threads.setdefault(row.key, {}).setdefault(ticket.customer_id, ticket.pk)
 
 
 @dataclass
@@ -113,6 +121,16 @@ class InboundBatch:
     #: provider message ids known to have no inbound entry on the channel (one query for the batch);
     #: the unique constraint still stops a concurrent writer
     absent_ids: set[str] = field(default_factory=set)
+    #: the channel's conversation keys that the batch's messages carry: key -> {customer id: ticket
+    #: id}, read in one query (`threads_for`) and kept up to date by this batch's own writes, so
+    #: that threading a message asks no query of its own
+    threads: dict[str, dict[int, int]] | None = None
+
+    def threads_for(self, *, channel: Channel, keys: Iterable[str]) -> None:
+        self.threads = {}
+        rows = TicketThread.objects.filter(channel=channel, key__in=set(keys)).values_list("key", "customer_id", "ticket_id")
+        for key, customer_id, ticket_id in rows:
+            self.threads.setdefault(key, {})[customer_id] = ticket_id
 
 
 def timeline_append_inbound(
@@ -137,7 +155,7 @@ def timeline_append_inbound(
     # once must not open two tickets, and an absent ticket row cannot be locked.
     if batch is None or customer.pk not in batch.locked_customers:
         Customer.objects.select_for_update(no_key=True).filter(pk=customer.pk).values_list("pk", flat=True).first()
-    ticket = _find_ticket_for(channel=channel, customer=customer, thread_keys=message.thread_keys)
+    ticket = _find_ticket_for(channel=channel, customer=customer, thread_keys=message.thread_keys, batch=batch)
     created = False
     if ticket is not None:
         if ticket.status == S.CLOSED:
@@ -167,9 +185,14 @@ def timeline_append_inbound(
     if follow_up_of is not None:
         # The conversation goes on in the follow-up: else every later message on the thread would
         # find the closed ticket again and open yet another follow-up.
-        TicketThread.objects.filter(channel=channel, key__in=[k[:500] for k in message.thread_keys],
-                                    ticket=follow_up_of).update(ticket=ticket)
-    ticket_record_thread_keys(ticket=ticket, channel=channel, keys=message.thread_keys)
+        moved = [k[:500] for k in message.thread_keys]
+        TicketThread.objects.filter(channel=channel, key__in=moved, ticket=follow_up_of).update(ticket=ticket)
+        if batch is not None and batch.threads is not None:
+            for key in moved:
+                for owner, ticket_id in batch.threads.get(key, {}).items():
+                    if ticket_id == follow_up_of.pk:
+                        batch.threads[key][owner] = ticket.pk
+    ticket_record_thread_keys(ticket=ticket, channel=channel, keys=message.thread_keys, batch=batch)
 
     if created:
         events.publish_ticket_event("ticket.created", ticket)

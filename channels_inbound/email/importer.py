@@ -16,9 +16,10 @@ applied to the message it quotes. What batching changes is the cost around that 
 - Live events are held and published once per batch and audience (`events.held_ticket_events`),
   and nobody is answered: an archive is history, so no auto-acknowledgement goes out.
 
-Mails of one sender always go to the same worker (`sender_key`), so parallel workers never wait on
-each other's customer and ticket locks, and a sender's mails are ingested in archive order: a reply
-finds the ticket its earlier mail opened.
+With several worker processes, all mails of one customer go to the same worker (the customer a
+known sender address belongs to, else the address itself, which then makes a customer of its own),
+so workers never wait on each other's customer and ticket locks, and each customer's mails are
+ingested in archive order: a reply finds the ticket its earlier mail opened, as in one process.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ import base64
 import logging
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from email.utils import getaddresses
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -44,7 +47,8 @@ from channels_inbound.services import (
     inbound_events_store_claimed,
     message_ingest,
 )
-from customers.models import Customer
+from customers.identities import InvalidIdentity, normalize_email
+from customers.models import Customer, Identity
 from customers.services import customers_resolve_many
 from omnicenter import events
 from tickets.models import TimelineEntry
@@ -97,15 +101,38 @@ def archived_mail(*, where: str, raw: bytes) -> ArchivedMail:
     return ArchivedMail(where=where, raw=raw, external_id=email_external_id(raw))
 
 
-_FROM = re.compile(rb"^(?:from|sender):[^\n]*?([^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+)", re.IGNORECASE | re.MULTILINE)
+_FIELD = re.compile(rb"^(from|sender):(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
 
 
-def sender_key(raw: bytes) -> str:
-    """A cheap stand-in for the sender's address (the first address in From or Sender), to send a
-    sender's mails to one worker. Only placement depends on it: a wrong guess costs lock waits,
-    never correctness."""
-    match = _FROM.search(header_block(raw)[:65536])
-    return match.group(1).lower().decode("ascii", "replace") if match else ""
+def sender_address(raw: bytes) -> str:
+    """The normalized address in From (else Sender), read from the raw header block without parsing
+    the mail: the address `customer_resolve` will be asked about, or "" if there is none."""
+    fields = {name.lower(): value for name, value in reversed(_FIELD.findall(header_block(raw)[:65536]))}
+    for name in (b"from", b"sender"):
+        value = fields.get(name)
+        if value is None:
+            continue
+        text = re.sub(r"\r?\n[ \t]", " ", value.decode("utf-8", "surrogateescape"))
+        for _display, address in getaddresses([text]):
+            try:
+                return normalize_email(address)
+            except InvalidIdentity:
+                continue
+    return ""
+
+
+def sender_owners(addresses: Iterable[str]) -> dict[str, int]:
+    """{address: the customer it resolves to} for addresses that are known verified identities
+    (following merges), in one query."""
+    wanted = {a for a in addresses if a}
+    owners: dict[str, int] = {}
+    rows = Identity.objects.filter(kind=Identity.Kind.EMAIL, namespace="", value__in=wanted, verified=True)
+    for value, customer_id, merged_into_id in rows.values_list("value", "customer_id", "customer__merged_into_id"):
+        while merged_into_id:  # a merged customer's mail goes to the survivor, as in customer_resolve
+            customer_id, merged_into_id = Customer.objects.filter(pk=merged_into_id).values_list(
+                "pk", "merged_into_id").get()
+        owners[value] = customer_id
+    return owners
 
 
 def mails_import_batch(*, channel: Channel, mails: list[ArchivedMail]) -> ImportReport:
@@ -239,7 +266,8 @@ def _run(channel: Channel, adapter: EmailAdapter, mails: list[ArchivedMail], *, 
 def _ingest_together(channel: Channel, adapter: EmailAdapter, mails: list[ArchivedMail]) -> None:
     """The spine for a batch in one go: senders resolved together, their customers locked in one
     statement (ascending ids, before any ticket: the documented lock order), one query for the
-    entries that exist already; then each message threaded and appended in archive order."""
+    entries that exist already and one for the conversation keys the batch's mails carry; then
+    each message threaded and appended in archive order."""
     messages = [(mail, message) for mail in mails for message in adapter.messages_from(channel, mail.read)]
     if not messages:
         return
@@ -254,6 +282,7 @@ def _ingest_together(channel: Channel, adapter: EmailAdapter, mails: list[Archiv
         channel=channel, direction=TimelineEntry.Direction.INBOUND, provider_message_id__in=ids,
     ).values_list("provider_message_id", flat=True))
     batch = InboundBatch(locked_customers=set(customer_ids), absent_ids=ids - existing)
+    batch.threads_for(channel=channel, keys=(key for _mail, message in messages for key in message.thread_keys))
     for (mail, message), resolution in zip(messages, resolutions, strict=True):
         message_ingest(channel=channel, message=message, event=mail.event, from_archive=True,
                        resolution=resolution, batch=batch)

@@ -28,7 +28,8 @@ from channels_inbound.email.importer import (
     ImportReport,
     archived_mail,
     mails_import_batch,
-    sender_key,
+    sender_address,
+    sender_owners,
 )
 from channels_inbound.models import Channel, InboundEvent
 
@@ -114,7 +115,7 @@ class Command(BaseCommand):
                          report: ImportReport) -> None:
         """This process reads the archive and drops what is already stored (one query per batch,
         nothing parsed); each worker process parses and stores the mails of its share of the
-        senders, a batch per transaction, in archive order."""
+        customers, a batch per transaction, in archive order."""
         context = multiprocessing.get_context("fork")
         # Forked before this process opens a connection or starts a thread: the workers share no
         # socket with it and inherit no lock held by another thread.
@@ -164,11 +165,15 @@ class Command(BaseCommand):
                     channel=target, external_id__in=[m.external_id[:255] for m in mails],
                     status=InboundEvent.Status.PROCESSED,
                 ).values_list("external_id", flat=True))
-                for mail in mails:
-                    if mail.external_id[:255] in done:
-                        report.duplicates += 1
-                        continue
-                    index = zlib.crc32(sender_key(mail.raw).encode()) % workers
+                fresh = [mail for mail in mails if mail.external_id[:255] not in done]
+                report.duplicates += len(mails) - len(fresh)
+                addresses = {id(mail): sender_address(mail.raw) for mail in fresh}
+                owners = sender_owners(addresses.values())
+                for mail in fresh:
+                    # One customer, one worker: its mails keep their archive order.
+                    address = addresses[id(mail)]
+                    key = f"customer:{owners[address]}" if address in owners else f"address:{address}"
+                    index = zlib.crc32(key.encode()) % workers
                     buckets[index].append(mail)
                     if len(buckets[index]) >= batch:
                         submit(index)
