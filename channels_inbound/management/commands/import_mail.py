@@ -69,7 +69,8 @@ class Command(BaseCommand):
         parser.add_argument("--batch", type=int, default=BATCH, help=f"mails per transaction (default {BATCH})")
         parser.add_argument(
             "--workers", type=int, default=None,
-            help="processes that parse and store mail (default: the number of CPUs, at most 4; 1 = this process)",
+            help="processes that parse and store mail (default: the number of CPUs, at most 4, or 1 on SQLite; "
+                 "1 = this process)",
         )
 
     def handle(self, *args, channel: str, paths: list[Path], quiet_progress: bool, batch: int,
@@ -82,9 +83,13 @@ class Command(BaseCommand):
             raise CommandError(f"Not found: {', '.join(missing)}")
         if batch < 1:
             raise CommandError("--batch must be at least 1.")
-        workers = min(os.cpu_count() or 1, 4) if workers is None else workers
+        single_writer = connections["default"].vendor == "sqlite"
+        if workers is None:
+            workers = 1 if single_writer else min(os.cpu_count() or 1, 4)
         if workers < 1:
             raise CommandError("--workers must be at least 1.")
+        if workers > 1 and single_writer:
+            raise CommandError("SQLite writes one transaction at a time: use --workers 1 (the default there).")
         self.progress = not quiet_progress
         self.started = time.monotonic()
         report = ImportReport()
