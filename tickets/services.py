@@ -102,13 +102,17 @@ def ticket_record_thread_keys(*, ticket: Ticket, channel: Channel, keys: Iterabl
         TicketThread(channel=channel, customer_id=ticket.customer_id, key=key[:500], ticket=ticket)
         for key in dict.fromkeys(keys) if not key.startswith((TICKET_NUMBER_KEY, TICKET_TOKEN_KEY))
     ]
+    if batch is not None and batch.threads is not None:
+        for row in rows:  # written with the batch's others by InboundBatch.flush_threads
+            owners = batch.threads.setdefault(row.key, {})
+            if ticket.customer_id not in owners:
+                owners[ticket.customer_id] = ticket.pk
+                batch.new_threads.add((row.key, ticket.customer_id))
+        return
     # One statement for all of them (an email brings its whole References list); a key already
     # recorded keeps the ticket it points at.
     if rows:
         TicketThread.objects.bulk_create(rows, ignore_conflicts=True)
-    if batch is not None and batch.threads is not None:
-        for row in rows:
-            batch.threads.setdefault(row.key, {}).setdefault(ticket.customer_id, ticket.pk)
 
 
 @dataclass
@@ -123,14 +127,24 @@ class InboundBatch:
     absent_ids: set[str] = field(default_factory=set)
     #: the channel's conversation keys that the batch's messages carry: key -> {customer id: ticket
     #: id}, read in one query (`threads_for`) and kept up to date by this batch's own writes, so
-    #: that threading a message asks no query of its own
+    #: that threading a message asks no query of its own. The keys the batch records are written
+    #: together by `flush_threads`, which the caller runs after the last message.
     threads: dict[str, dict[int, int]] | None = None
+    new_threads: set[tuple[str, int]] = field(default_factory=set)
 
     def threads_for(self, *, channel: Channel, keys: Iterable[str]) -> None:
         self.threads = {}
         rows = TicketThread.objects.filter(channel=channel, key__in=set(keys)).values_list("key", "customer_id", "ticket_id")
         for key, customer_id, ticket_id in rows:
             self.threads.setdefault(key, {})[customer_id] = ticket_id
+
+    def flush_threads(self, *, channel: Channel) -> None:
+        assert self.threads is not None
+        rows = [TicketThread(channel=channel, customer_id=customer_id, key=key, ticket_id=self.threads[key][customer_id])
+                for key, customer_id in sorted(self.new_threads)]
+        if rows:
+            TicketThread.objects.bulk_create(rows, ignore_conflicts=True)
+        self.new_threads.clear()
 
 
 def timeline_append_inbound(

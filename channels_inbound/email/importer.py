@@ -267,7 +267,8 @@ def _ingest_together(channel: Channel, adapter: EmailAdapter, mails: list[Archiv
     """The spine for a batch in one go: senders resolved together, their customers locked in one
     statement (ascending ids, before any ticket: the documented lock order), one query for the
     entries that exist already and one for the conversation keys the batch's mails carry; then
-    each message threaded and appended in archive order."""
+    each message threaded and appended in archive order, and the keys they brought written in one
+    statement."""
     messages = [(mail, message) for mail in mails for message in adapter.messages_from(channel, mail.read)]
     if not messages:
         return
@@ -286,6 +287,7 @@ def _ingest_together(channel: Channel, adapter: EmailAdapter, mails: list[Archiv
     for (mail, message), resolution in zip(messages, resolutions, strict=True):
         message_ingest(channel=channel, message=message, event=mail.event, from_archive=True,
                        resolution=resolution, batch=batch)
+    batch.flush_threads(channel=channel)
 
 
 def _ingest(channel: Channel, adapter: EmailAdapter, mail: ArchivedMail) -> None:
