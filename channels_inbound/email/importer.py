@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from channels_inbound.base import Unprocessable
@@ -122,17 +123,42 @@ def sender_address(raw: bytes) -> str:
 
 
 def sender_owners(addresses: Iterable[str]) -> dict[str, int]:
-    """{address: the customer it resolves to} for addresses that are known verified identities
-    (following merges), in one query."""
+    """{address: customer} for the addresses whose customer also answers to another address (a
+    customer with several, or merged ones), following merges: their mails must share a worker.
+
+    Every other address keeps its own placement: an import creates a new sender's customer with that
+    one address, so the answer for an address cannot change while the import runs and each sender's
+    mails stay in one worker, in archive order, before and after its customer exists."""
     wanted = {a for a in addresses if a}
-    owners: dict[str, int] = {}
-    rows = Identity.objects.filter(kind=Identity.Kind.EMAIL, namespace="", value__in=wanted, verified=True)
-    for value, customer_id, merged_into_id in rows.values_list("value", "customer_id", "customer__merged_into_id"):
-        while merged_into_id:  # a merged customer's mail goes to the survivor, as in customer_resolve
-            customer_id, merged_into_id = Customer.objects.filter(pk=merged_into_id).values_list(
-                "pk", "merged_into_id").get()
-        owners[value] = customer_id
-    return owners
+    if not wanted:
+        return {}
+    email = Identity.Kind.EMAIL
+    rows = Identity.objects.filter(kind=email, namespace="", value__in=wanted, verified=True).values_list(
+        "value", "customer_id", "customer__merged_into_id")
+    parents: dict[int, int | None] = {}
+    direct: dict[str, int] = {}
+    for value, customer_id, merged_into_id in rows:
+        direct[value], parents[customer_id] = customer_id, merged_into_id
+    if not direct:
+        return {}
+
+    def survivor(customer_id: int) -> int:
+        while True:
+            if customer_id not in parents:
+                parents[customer_id] = Customer.objects.filter(pk=customer_id).values_list(
+                    "merged_into_id", flat=True).first()
+            if not parents[customer_id]:
+                return customer_id
+            customer_id = parents[customer_id]
+
+    owners = {value: survivor(customer_id) for value, customer_id in direct.items()}
+    survivors = set(owners.values())
+    addresses_of: Counter[int] = Counter()
+    for customer_id, merged_into_id in Identity.objects.filter(
+        Q(customer_id__in=survivors) | Q(customer__merged_into_id__in=survivors), kind=email, verified=True,
+    ).values_list("customer_id", "customer__merged_into_id"):
+        addresses_of[survivor(merged_into_id or customer_id)] += 1
+    return {value: owner for value, owner in owners.items() if addresses_of[owner] > 1}
 
 
 def mails_import_batch(*, channel: Channel, mails: list[ArchivedMail]) -> ImportReport:

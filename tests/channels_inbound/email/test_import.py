@@ -286,10 +286,13 @@ def test_workers_are_chosen_by_customer_so_that_a_customers_mails_keep_their_ord
               b"To: support@example.test\r\nSubject: x\r\n\r\nbody\r\n")
     only_sender = b"Sender: boris@example.ru\r\nSubject: x\r\n\r\nbody\r\n"
 
+    IdentityFactory(kind="email", value="solo@example.pl")
+
     addresses = [sender_address(folded), sender_address(only_sender), sender_address(mail(1)),
-                 sender_address(b"From: nobody\r\n\r\nbody")]
+                 sender_address(b"From: nobody\r\n\r\nbody"), sender_address(mail(2, sender="solo@example.pl"))]
     owners = sender_owners(addresses)
 
-    assert addresses == ["anna.work@example.pl", "boris@example.ru", "customer1@example.pl", ""]
+    assert addresses == ["anna.work@example.pl", "boris@example.ru", "customer1@example.pl", "", "solo@example.pl"]
     # Both of Anna's addresses, and Boris's since he was merged into her: one customer, one worker.
+    # A customer with one address is placed by that address, before and after the import creates it.
     assert owners == {"anna.work@example.pl": people.customer.pk, "boris@example.ru": people.customer.pk}
