@@ -16,10 +16,10 @@ applied to the message it quotes. What batching changes is the cost around that 
 - Live events are held and published once per batch and audience (`events.held_ticket_events`),
   and nobody is answered: an archive is history, so no auto-acknowledgement goes out.
 
-With several worker processes, all mails of one customer go to the same worker (the customer a
-known sender address belongs to, else the address itself, which then makes a customer of its own),
-so workers never wait on each other's customer and ticket locks, and each customer's mails are
-ingested in archive order: a reply finds the ticket its earlier mail opened, as in one process.
+With several worker processes, all mails of one customer go to the same worker (by sender address,
+or by customer for a customer who answers to several addresses: `sender_owners`), so workers never
+wait on each other's customer and ticket locks, and each customer's mails are ingested in archive
+order: a reply finds the ticket its earlier mail opened, as in one process.
 """
 
 from __future__ import annotations

@@ -175,7 +175,8 @@ class Command(BaseCommand):
                 addresses = {id(mail): sender_address(mail.raw) for mail in fresh}
                 owners = sender_owners(addresses.values())
                 for mail in fresh:
-                    # One customer, one worker: its mails keep their archive order.
+                    # One customer, one worker: its mails keep their archive order. The key must not
+                    # change once the import has created a new sender's customer (see sender_owners).
                     address = addresses[id(mail)]
                     key = f"customer:{owners[address]}" if address in owners else f"address:{address}"
                     index = zlib.crc32(key.encode()) % workers
