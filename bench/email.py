@@ -3,7 +3,9 @@
 The production code path: `manage.py import_mail --channel KEY DIR --quiet-progress` run as a
 subprocess with the production environment (DEBUG=0, encrypted channel secrets, PostgreSQL database
 `bench_email`, created, migrated and dropped here, and the benchmarks' Redis DB). import_mail stores
-each mail as an InboundEvent and processes it inline, so no Celery worker is involved.
+each mail as an InboundEvent and processes it itself, in batches, in worker processes of its own
+(`--workers`, default: one per CPU, at most 4), so no Celery worker is involved. Peak RSS and CPU
+are those of import_mail with its workers (`os.wait4` counts the children it reaped).
 
 What it measures and prints:
 
@@ -179,6 +181,9 @@ def generate(directory: Path, count: int, *, quarter: int) -> dict:
 
 # --- Running import_mail ------------------------------------------------------------------------
 
+WORKERS: int | None = None  # --workers: passed on to import_mail when given
+
+
 def run_import(env: dict[str, str], channel_key: str, path: Path, *, timeout: float = 3600,
                profile: Path | None = None) -> dict:
     """One import_mail run: wall time, and peak RSS of that process alone (os.wait4)."""
@@ -186,6 +191,10 @@ def run_import(env: dict[str, str], channel_key: str, path: Path, *, timeout: fl
     if profile is not None:
         cmd += ["-m", "cProfile", "-o", str(profile)]
     cmd += ["manage.py", "import_mail", f"--channel={channel_key}", str(path), "--quiet-progress"]
+    if WORKERS is not None:
+        cmd.append(f"--workers={WORKERS}")
+    elif profile is not None:
+        cmd.append("--workers=1")  # cProfile sees this process only
     with tempfile.TemporaryFile() as out:
         started = time.perf_counter()
         process = subprocess.Popen(cmd, env=env, cwd=common.ROOT, stdout=out, stderr=subprocess.STDOUT,
@@ -294,7 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="also import the first N mails under cProfile (not counted) and print the top")
     parser.add_argument("--keep-db", action="store_true", help=f"leave {DB_NAME} for inspection")
+    parser.add_argument("--workers", type=int, default=None, help="import_mail --workers (default: its own)")
     args = parser.parse_args(argv)
+    global WORKERS
+    WORKERS = args.workers
     common.stop_on_sigterm()
     quarter = max(1, args.messages // 4)
 

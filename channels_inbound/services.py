@@ -7,7 +7,7 @@ import logging
 import os
 import secrets
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -21,6 +21,10 @@ from channels_inbound.base import NormalizedMessage, Unprocessable
 from channels_inbound.models import Channel, InboundEvent
 from omnicenter import crypto
 from omnicenter.errors import DomainError
+
+if TYPE_CHECKING:
+    from customers.services import Resolution
+    from tickets.services import InboundBatch
 
 logger = logging.getLogger(__name__)
 
@@ -215,24 +219,48 @@ def inbound_event_store(
 
 
 _INSERT_FIELDS = ("channel", "external_id", "payload", "headers", "status", "attempts", "last_error",
-                  "received_at", "next_attempt_at")
+                  "received_at", "next_attempt_at", "processed_at")
 
 
 def _insert_unless_duplicate(event: InboundEvent) -> int | None:
+    return _insert_many_unless_duplicate([event]).get(event.external_id)
+
+
+def _insert_many_unless_duplicate(events: list[InboundEvent]) -> dict[str, int]:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING: {external id: new id} of the rows inserted."""
     connection = connections[router.db_for_write(InboundEvent)]
     fields = [InboundEvent._meta.get_field(name) for name in _INSERT_FIELDS]
     quote = connection.ops.quote_name
+    row = f"({', '.join(['%s'] * len(fields))})"
     # Only quoted model identifiers are formatted in; every value is a query parameter.
     sql = (
         f"INSERT INTO {quote(InboundEvent._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({quote('channel_id')}, {quote('external_id')}) DO NOTHING RETURNING {quote('id')}"
+        f"VALUES {', '.join([row] * len(events))} "
+        f"ON CONFLICT ({quote('channel_id')}, {quote('external_id')}) DO NOTHING "
+        f"RETURNING {quote('external_id')}, {quote('id')}"
     )
-    values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
+    values = [f.get_db_prep_save(getattr(event, f.attname), connection) for event in events for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
-        row = cursor.fetchone()
-    return row[0] if row else None
+        return dict(cursor.fetchall())
+
+
+def inbound_events_store_claimed(*, events: list[InboundEvent]) -> list[InboundEvent]:
+    """Store many events at once for a caller that processes them itself in the same transaction
+    (a mailbox import). Each is unique on (channel, external id) as in `inbound_event_store`;
+    returns those inserted, with their ids. No task is enqueued: until the caller commits, the rows
+    are its own and nobody else can claim them, so they may be stored already `processing`,
+    `processed` or failed. The caller's commit makes them visible together with what processing
+    them wrote, and a rollback leaves neither."""
+    for event in events:
+        event.external_id = event.external_id[:255]
+    ids = _insert_many_unless_duplicate(events) if events else {}
+    inserted = []
+    for event in events:
+        event.pk = ids.pop(event.external_id, None)  # pop: a repeated id in `events` is inserted once
+        if event.pk is not None:
+            inserted.append(event)
+    return inserted
 
 
 def _claim(event_id: int) -> bool:
@@ -398,16 +426,26 @@ def inbound_events_sweep(*, batch: int | None = None) -> int:
     return len(ids)
 
 
-def message_ingest(*, channel: Channel, message: NormalizedMessage, event: InboundEvent | None = None):
-    """Steps 6 and 7 of the spine: the sender becomes a customer, the message lands on a ticket."""
+def message_ingest(*, channel: Channel, message: NormalizedMessage, event: InboundEvent | None = None,
+                   from_archive: bool = False, resolution: Resolution | None = None,
+                   batch: InboundBatch | None = None):
+    """Steps 6 and 7 of the spine: the sender becomes a customer, the message lands on a ticket.
+
+    `from_archive`: the message is history (a mailbox import), so the channel answers nobody (no
+    auto-acknowledgement of mail that may be years old). A caller ingesting many messages in one
+    transaction may pass the sender's `resolution` (from `customers_resolve_many`) and what it
+    established for the whole `batch`."""
     from customers.services import customer_resolve
     from tickets.services import timeline_append_inbound
 
-    resolution = customer_resolve(claims=message.sender, display_name=message.display_name, language=message.language)
+    if resolution is None:
+        resolution = customer_resolve(claims=message.sender, display_name=message.display_name,
+                                      language=message.language)
     entry = timeline_append_inbound(
-        channel=channel, customer=resolution.customer, identity=resolution.identity, message=message, event=event
+        channel=channel, customer=resolution.customer, identity=resolution.identity, message=message, event=event,
+        batch=batch,
     )
     adapter = registry.adapter_for(channel.kind)
-    if adapter is not None:
+    if adapter is not None and not from_archive:
         adapter.after_ingest(entry)
     return entry

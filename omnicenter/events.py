@@ -18,6 +18,11 @@ the agent) and `assigned` (a ticket was assigned to the agent): `{"type", "ticke
 Collision hints (`viewing`, `typing`) go through `ticket.<id>` groups the consumer joins after
 checking the agent may see the ticket (tickets/consumers.py).
 
+Bulk work (a mailbox import) holds ticket events with `held_ticket_events()` and publishes, after
+each commit, only the latest one per audience (`publish_held`): every page showing those tickets
+refreshes its lists once instead of once per message, and an open ticket that was not the latest
+catches up on focus or reconnect, as after any missed event.
+
 Groups: `team.<id>` (members of a team), `agent.<user id>` (one person), `supervisors`
 (supervisors and admins), `session.<hash>` (control messages for one login session).
 """
@@ -31,6 +36,8 @@ import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
@@ -75,7 +82,35 @@ def publish_ticket_event(event_type: str, ticket: Ticket, **previous: Any) -> No
     assert event_type in EVENT_TYPES, event_type
     event = {"type": event_type, "ticket": ticket.pk, "version": ticket.version}
     groups = sorted(ticket_groups(ticket, **previous))
+    pending = _held.get()
+    if pending is not None:
+        pending.pop(tuple(groups), None)  # re-inserted last: the latest event per audience wins
+        pending[tuple(groups)] = event
+        return
     transaction.on_commit(lambda: send_now(groups, {"type": "oc.event", "event": event}), robust=True)
+
+
+HeldEvents = dict[tuple[str, ...], dict[str, Any]]
+_held: ContextVar[HeldEvents | None] = ContextVar("omnicenter_held_events", default=None)
+
+
+@contextlib.contextmanager
+def held_ticket_events() -> Iterator[HeldEvents]:
+    """Inside the block, ticket events are held (latest per audience) instead of scheduled; send
+    them with `publish_held` after the work commits, or clear them if it was rolled back."""
+    pending: HeldEvents = {}
+    token = _held.set(pending)
+    try:
+        yield pending
+    finally:
+        _held.reset(token)
+
+
+def publish_held(pending: HeldEvents) -> None:
+    """Send held events after commit (at once in autocommit), one per audience."""
+    for groups, event in pending.items():
+        transaction.on_commit(partial(send_now, list(groups), {"type": "oc.event", "event": event}), robust=True)
+    pending.clear()
 
 
 _loop: asyncio.AbstractEventLoop | None = None

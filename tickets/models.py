@@ -114,7 +114,10 @@ class TicketThread(models.Model):
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="threads")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["channel", "customer", "key"], name="ticket_thread_unique")]
+        # Key before customer: threading looks a hint up by (channel, key) alone (a merged
+        # customer's hints stay under the old customer), and this index then serves that lookup
+        # instead of scanning every hint of the channel.
+        constraints = [models.UniqueConstraint(fields=["channel", "key", "customer"], name="ticket_thread_unique")]
 
     def __str__(self) -> str:
         return f"{self.key} → #{self.ticket_id}"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, Q, When
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -57,31 +58,36 @@ TICKET_NUMBER_KEY = "ticket:"  # a ticket number quoted by the sender, e.g. "[#1
 TICKET_TOKEN_KEY = "token:"  # noqa: S105 (a key prefix: the unguessable token of a reply address)
 
 
-def _find_ticket_for(*, channel: Channel, customer: Customer, thread_keys: list[str]) -> Ticket | None:
+def _find_ticket_for(*, channel: Channel, customer: Customer, thread_keys: list[str],
+                     batch: InboundBatch | None = None) -> Ticket | None:
     """Thread hints first, then the customer's latest ticket on this channel's conversation.
 
     Hints are conversation keys recorded on tickets, ticket numbers and reply-address tokens; every
-    one of them only finds a ticket of this same customer. The ticket comes back locked (one
-    statement finds and locks it); hints that match nothing are a new conversation (None).
+    one of them only finds a ticket of this same customer. The ticket comes back locked; hints that
+    match nothing are a new conversation (None).
     """
     if not thread_keys:
         return _latest_ticket_locked(customer_id=customer.pk, channel_id=channel.pk)
-    locked = Ticket.objects.select_for_update(no_key=True, of=("self",)).filter(customer=customer)
-    if thread_keys:
-        numbers = [k.removeprefix(TICKET_NUMBER_KEY) for k in thread_keys if k.startswith(TICKET_NUMBER_KEY)]
-        tokens = [k.removeprefix(TICKET_TOKEN_KEY) for k in thread_keys if k.startswith(TICKET_TOKEN_KEY)]
-        keys = [k for k in thread_keys if not k.startswith((TICKET_NUMBER_KEY, TICKET_TOKEN_KEY))]
-        match = Q(threads__channel=channel, threads__key__in=keys) if keys else Q(pk__in=[])
-        if numbers:
-            match |= Q(pk__in=[int(n) for n in numbers if n.isdigit()])
-        if tokens:
-            match |= Q(public_id__in=[t for t in tokens if _is_uuid_hex(t)])
-        # Exact conversation keys win over a quoted number or token.
-        return locked.filter(match).order_by(
-            Case(When(Q(threads__channel=channel, threads__key__in=keys), then=0), default=1) if keys else "pk",
-            "-last_message_at", "-pk",
-        ).first()
-    return locked.filter(origin_channel=channel).order_by("-last_message_at", "-pk").first()
+    locked = Ticket.objects.select_for_update(no_key=True).filter(customer=customer).order_by("-last_message_at", "-pk")
+    numbers = [int(k.removeprefix(TICKET_NUMBER_KEY)) for k in thread_keys
+               if k.startswith(TICKET_NUMBER_KEY) and k.removeprefix(TICKET_NUMBER_KEY).isdigit()]
+    tokens = [k.removeprefix(TICKET_TOKEN_KEY) for k in thread_keys if k.startswith(TICKET_TOKEN_KEY)]
+    tokens = [t for t in tokens if _is_uuid_hex(t)]
+    keys = [k for k in thread_keys if not k.startswith((TICKET_NUMBER_KEY, TICKET_TOKEN_KEY))]
+    # Exact conversation keys win over a quoted number or token. Two plain queries rather than
+    # one join ordered by a CASE: building that one cost more CPU than anything else per message.
+    if keys:
+        if batch is not None and batch.threads is not None:
+            hinted = [ticket_id for key in keys for ticket_id in batch.threads.get(key, {}).values()]
+        else:
+            hinted = list(TicketThread.objects.filter(channel=channel, key__in=keys).values_list("ticket_id", flat=True))
+        if hinted:
+            ticket = locked.filter(pk__in=hinted).first()
+            if ticket is not None:
+                return ticket
+    if not numbers and not tokens:
+        return None
+    return locked.filter(Q(pk__in=numbers) | Q(public_id__in=tokens)).first()
 
 
 # The three lookups every inbound message makes, in hand-written SQL: compiling them through the ORM
@@ -122,34 +128,78 @@ def _is_uuid_hex(value: str) -> bool:
     return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
 
 
-def ticket_record_thread_keys(*, ticket: Ticket, channel: Channel, keys: Iterable[str]) -> None:
+def ticket_record_thread_keys(*, ticket: Ticket, channel: Channel, keys: Iterable[str],
+                              batch: InboundBatch | None = None) -> None:
     """Remember conversation keys (e.g. the Message-ID of a reply we sent) for this ticket."""
     rows = [
         TicketThread(channel=channel, customer_id=ticket.customer_id, key=key[:500], ticket=ticket)
         for key in dict.fromkeys(keys) if not key.startswith((TICKET_NUMBER_KEY, TICKET_TOKEN_KEY))
     ]
+    if batch is not None and batch.threads is not None:
+        for row in rows:  # written with the batch's others by InboundBatch.flush_threads
+            owners = batch.threads.setdefault(row.key, {})
+            if ticket.customer_id not in owners:
+                owners[ticket.customer_id] = ticket.pk
+                batch.new_threads.add((row.key, ticket.customer_id))
+        return
     # One statement for all of them (an email brings its whole References list); a key already
     # recorded keeps the ticket it points at.
     if rows:
         TicketThread.objects.bulk_create(rows, ignore_conflicts=True)
 
 
+@dataclass
+class InboundBatch:
+    """What a caller appending many inbound messages in one transaction (a mailbox import) has
+    established in bulk, so that each message need not ask again."""
+
+    #: customers this transaction has locked already (all of a batch's, in one ordered statement)
+    locked_customers: set[int] = field(default_factory=set)
+    #: provider message ids known to have no inbound entry on the channel (one query for the batch);
+    #: the unique constraint still stops a concurrent writer
+    absent_ids: set[str] = field(default_factory=set)
+    #: the channel's conversation keys that the batch's messages carry: key -> {customer id: ticket
+    #: id}, read in one query (`threads_for`) and kept up to date by this batch's own writes, so
+    #: that threading a message asks no query of its own. The keys the batch records are written
+    #: together by `flush_threads`, which the caller runs after the last message.
+    threads: dict[str, dict[int, int]] | None = None
+    new_threads: set[tuple[str, int]] = field(default_factory=set)
+
+    def threads_for(self, *, channel: Channel, keys: Iterable[str]) -> None:
+        self.threads = {}
+        rows = TicketThread.objects.filter(channel=channel, key__in=set(keys)).values_list("key", "customer_id", "ticket_id")
+        for key, customer_id, ticket_id in rows:
+            self.threads.setdefault(key, {})[customer_id] = ticket_id
+
+    def flush_threads(self, *, channel: Channel) -> None:
+        assert self.threads is not None
+        rows = [TicketThread(channel=channel, customer_id=customer_id, key=key, ticket_id=self.threads[key][customer_id])
+                for key, customer_id in sorted(self.new_threads)]
+        if rows:
+            TicketThread.objects.bulk_create(rows, ignore_conflicts=True)
+        self.new_threads.clear()
+
+
 def timeline_append_inbound(
     *, channel: Channel, customer: Customer, identity: Identity, message: NormalizedMessage,
-    event: InboundEvent | None = None,
+    event: InboundEvent | None = None, batch: InboundBatch | None = None,
 ) -> TimelineEntry:
     """Thread an inbound message into a ticket and append it to the timeline. Idempotent on the
     provider message id; the caller holds the transaction."""
     if message.provider_message_id:
-        existing = _inbound_entry_with(channel_id=channel.pk, provider_message_id=message.provider_message_id[:255])
-        if existing is not None:
-            return existing
+        if batch is not None and message.provider_message_id in batch.absent_ids:
+            batch.absent_ids.discard(message.provider_message_id)  # a second copy in the batch checks again
+        else:
+            existing = _inbound_entry_with(channel_id=channel.pk, provider_message_id=message.provider_message_id[:255])
+            if existing is not None:
+                return existing
 
     now = timezone.now()
     # Lock order: the customer, then the ticket. Two first messages of one customer arriving at
     # once must not open two tickets, and an absent ticket row cannot be locked.
-    _customer_lock(customer.pk)
-    ticket = _find_ticket_for(channel=channel, customer=customer, thread_keys=message.thread_keys)
+    if batch is None or customer.pk not in batch.locked_customers:
+        _customer_lock(customer.pk)
+    ticket = _find_ticket_for(channel=channel, customer=customer, thread_keys=message.thread_keys, batch=batch)
     created = False
     if ticket is not None:
         if ticket.status == S.CLOSED:
@@ -179,9 +229,14 @@ def timeline_append_inbound(
     if follow_up_of is not None:
         # The conversation goes on in the follow-up: else every later message on the thread would
         # find the closed ticket again and open yet another follow-up.
-        TicketThread.objects.filter(channel=channel, key__in=[k[:500] for k in message.thread_keys],
-                                    ticket=follow_up_of).update(ticket=ticket)
-    ticket_record_thread_keys(ticket=ticket, channel=channel, keys=message.thread_keys)
+        moved = [k[:500] for k in message.thread_keys]
+        TicketThread.objects.filter(channel=channel, key__in=moved, ticket=follow_up_of).update(ticket=ticket)
+        if batch is not None and batch.threads is not None:
+            for key in moved:
+                for owner, ticket_id in batch.threads.get(key, {}).items():
+                    if ticket_id == follow_up_of.pk:
+                        batch.threads[key][owner] = ticket.pk
+    ticket_record_thread_keys(ticket=ticket, channel=channel, keys=message.thread_keys, batch=batch)
 
     if created:
         events.publish_ticket_event("ticket.created", ticket)

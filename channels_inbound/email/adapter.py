@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext_lazy as _
@@ -14,6 +15,7 @@ from channels_inbound.base import Adapter, NormalizedMessage, SendResult, Unproc
 from channels_inbound.registry import register
 
 if TYPE_CHECKING:
+    from channels_inbound.email.parser import ParsedEmail
     from channels_inbound.models import Channel, InboundEvent
     from tickets.models import TimelineEntry
 
@@ -45,6 +47,36 @@ class EmailSettings(serializers.Serializer):
     )
 
 
+@dataclass
+class ReadEmail:
+    parsed: ParsedEmail
+    #: None for a bounce or another delivery report: nobody wrote, nothing goes on a timeline
+    message: NormalizedMessage | None
+
+
+def read_email(raw: bytes, *, oversized: bool = False, size: int | str = "?") -> ReadEmail:
+    """Parse raw mail into what the spine ingests. Pure (no database), so an import can read a
+    batch of mails before its transaction opens; raises Unprocessable for mail that cannot be read."""
+    from channels_inbound.email.parser import UnparseableEmail, parse_email, to_normalized
+
+    try:
+        parsed = parse_email(raw)
+        if parsed.is_bounce or parsed.dsn_action:  # a "delayed" or "relayed" report: nothing failed, nobody wrote
+            return ReadEmail(parsed=parsed, message=None)
+        message = to_normalized(parsed, raw_sha256=hashlib.sha256(raw).hexdigest())
+    except UnparseableEmail as exc:
+        # Kept raw on the event, shown to admins; retrying cannot make it parse.
+        raise Unprocessable(f"unparseable email: {exc}") from exc
+    if oversized:
+        message.text = str(_("This email (%(size)s bytes) is larger than the import limit; only its headers were kept.")
+                           % {"size": size})
+        message.html, message.attachments = "", []
+    if parsed.message_id:
+        message.thread_keys.append("msgid:" + parsed.message_id)
+    message.thread_keys += [f"ticket:{n}" for n in TICKET_NUMBER.findall(parsed.subject)]
+    return ReadEmail(parsed=parsed, message=message)
+
+
 class EmailAdapter(Adapter):
     kinds = ("email",)
     settings_serializer = EmailSettings
@@ -57,30 +89,17 @@ class EmailAdapter(Adapter):
         return None
 
     def parse(self, event: InboundEvent) -> list[NormalizedMessage]:
-        from channels_inbound.email.parser import UnparseableEmail, parse_email, to_normalized
-
         payload = event.payload
         oversized = bool(payload.get("oversized"))
         raw = base64.b64decode(payload.get("headers_b64" if oversized else "raw_b64") or b"")
-        try:
-            parsed = parse_email(raw)
-            if parsed.is_bounce:
-                self._apply_bounce(event.channel, parsed)
-                return []
-            if parsed.dsn_action:  # a "delayed" or "relayed" report: nothing failed, nobody wrote
-                return []
-            message = to_normalized(parsed, raw_sha256=hashlib.sha256(raw).hexdigest())
-        except UnparseableEmail as exc:
-            # Kept raw on the event, shown to admins; retrying cannot make it parse.
-            raise Unprocessable(f"unparseable email: {exc}") from exc
-        if oversized:
-            message.text = str(_("This email (%(size)s bytes) is larger than the import limit; only its headers were kept.")
-                               % {"size": payload.get("size", "?")})
-            message.html, message.attachments = "", []
-        if parsed.message_id:
-            message.thread_keys.append("msgid:" + parsed.message_id)
-        message.thread_keys += [f"ticket:{n}" for n in TICKET_NUMBER.findall(parsed.subject)]
-        return [message]
+        return self.messages_from(event.channel, read_email(raw, oversized=oversized, size=payload.get("size", "?")))
+
+    def messages_from(self, channel: Channel, mail: ReadEmail) -> list[NormalizedMessage]:
+        """The messages a read mail brings (none for a bounce or a delivery report); a bounce marks
+        the outbound message it quotes failed."""
+        if mail.parsed.is_bounce:
+            self._apply_bounce(channel, mail.parsed)
+        return [mail.message] if mail.message is not None else []
 
     def after_ingest(self, entry: TimelineEntry) -> None:
         from tickets.services import ticket_acknowledge

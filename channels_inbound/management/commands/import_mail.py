@@ -1,44 +1,37 @@
 """`manage.py import_mail --channel KEY PATH...`: import .eml files, mbox files and Maildir folders.
 
 Every mail goes through the same spine as polled mail (stored as an InboundEvent unique on its
-Message-ID, or the SHA-256 of its bytes, then processed), so a re-run imports nothing twice. Mails
-are read one at a time: memory does not grow with the archive.
+Message-ID, or the SHA-256 of its bytes, then processed), so a re-run imports nothing twice; mails
+are imported in batches (channels_inbound/email/importer.py). Mails are read one at a time and at
+most a few batches are held at once: memory does not grow with the archive.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import itertools
 import mailbox
+import multiprocessing
+import os
+import queue
 import sys
 import time
-from collections import Counter
+import traceback
+import zlib
 from collections.abc import Iterator
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import connections
 
+from channels_inbound.email.importer import (
+    ArchivedMail,
+    ImportReport,
+    archived_mail,
+    mails_import_batch,
+    sender_address,
+    sender_owners,
+)
 from channels_inbound.models import Channel, InboundEvent
-from channels_inbound.services import inbound_event_process, inbound_event_store
-
-_headers = BytesHeaderParser(policy=compat32)
-
-
-def mail_external_id(raw: bytes) -> str:
-    """The id an email is deduplicated by: its Message-ID, else the SHA-256 of its bytes."""
-    try:
-        message_id = (_headers.parsebytes(raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]).get("Message-ID") or "")
-    except Exception:  # a header block too broken to read still has bytes to hash
-        message_id = ""
-    message_id = str(message_id).strip().strip("<>").strip()
-    if message_id and len(message_id) < 240:
-        return "msgid:" + message_id
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
 def iter_mails(paths: list[Path]) -> Iterator[tuple[str, bytes]]:
@@ -60,7 +53,10 @@ def iter_mails(paths: list[Path]) -> Iterator[tuple[str, bytes]]:
                 yield f"{path}#{key}", box.get_bytes(key, from_=False)
 
 
-BATCH = 25
+BATCH = 200
+# Batches waiting for a worker before the reader waits for it: enough to keep it busy, few enough
+# that memory stays bounded whatever the archive's size.
+IN_FLIGHT = 2
 
 
 class Command(BaseCommand):
@@ -70,62 +66,146 @@ class Command(BaseCommand):
         parser.add_argument("--channel", required=True, help="the key of an email channel")
         parser.add_argument("paths", nargs="+", type=Path)
         parser.add_argument("--quiet-progress", action="store_true", help="no progress bar")
+        parser.add_argument("--batch", type=int, default=BATCH, help=f"mails per transaction (default {BATCH})")
+        parser.add_argument(
+            "--workers", type=int, default=None,
+            help="processes that parse and store mail (default: the number of CPUs, at most 4, or 1 on SQLite; "
+                 "1 = this process)",
+        )
 
-    def handle(self, *args, channel: str, paths: list[Path], quiet_progress: bool, **options):
-        target = Channel.objects.filter(key=channel, kind="email").first()
+    def handle(self, *args, channel: str, paths: list[Path], quiet_progress: bool, batch: int,
+               workers: int | None, **options):
+        target = Channel.objects.select_related("default_team").filter(key=channel, kind="email").first()
         if target is None:
             raise CommandError(f"No email channel with key {channel!r}.")
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
             raise CommandError(f"Not found: {', '.join(missing)}")
-        counts: Counter[str] = Counter()
-        reasons: Counter[str] = Counter()
-        started = time.monotonic()
-        done = 0
-        # A batch of mails per transaction: one commit (and fsync) for many mails instead of three
-        # per mail; each mail still succeeds or fails alone (its processing has a savepoint).
-        for chunk in itertools.batched(iter_mails(paths), BATCH):
-            with transaction.atomic():
-                for where, raw in chunk:
-                    self._import_one(target, where, raw, counts, reasons)
-            done += len(chunk)
-            if not quiet_progress:
-                rate = done / max(time.monotonic() - started, 1e-6)
-                sys.stderr.write(f"\r{done} mails read, {counts['imported']} imported ({rate:.0f}/s)")
-                sys.stderr.flush()
-        if not quiet_progress:
+        if batch < 1:
+            raise CommandError("--batch must be at least 1.")
+        single_writer = connections["default"].vendor == "sqlite"
+        if workers is None:
+            workers = 1 if single_writer else min(os.cpu_count() or 1, 4)
+        if workers < 1:
+            raise CommandError("--workers must be at least 1.")
+        if workers > 1 and single_writer:
+            raise CommandError("SQLite writes one transaction at a time: use --workers 1 (the default there).")
+        self.progress = not quiet_progress
+        self.started = time.monotonic()
+        report = ImportReport()
+        if workers == 1:
+            for chunk in itertools.batched(iter_mails(paths), batch):
+                mails = [archived_mail(where=where, raw=raw) for where, raw in chunk]
+                report.add(mails_import_batch(channel=target, mails=mails))
+                self._show(report)
+        else:
+            self._import_parallel(target, paths, batch, workers, report)
+        if self.progress:
             sys.stderr.write("\n")
-        elapsed = time.monotonic() - started
-        total = sum(counts.values())
+        elapsed = time.monotonic() - self.started
         self.stdout.write(
-            f"{total} mails in {elapsed:.1f} s: {counts['imported']} imported, "
-            f"{counts['duplicates']} already imported, {counts['skipped']} skipped."
+            f"{report.total} mails in {elapsed:.1f} s: {report.imported} imported, "
+            f"{report.duplicates} already imported, {report.skipped} skipped."
         )
-        for reason, number in reasons.most_common():
+        for reason, number in report.reasons.most_common():
             self.stdout.write(f"  skipped {number}: {reason}")
 
-    def _import_one(self, target: Channel, where: str, raw: bytes, counts: Counter, reasons: Counter) -> None:
-        if len(raw) > settings.ATTACHMENT_MAX_BYTES * 2:
-            counts["skipped"] += 1
-            reasons[f"larger than {settings.ATTACHMENT_MAX_BYTES * 2} bytes"] += 1
-            return
-        external_id = mail_external_id(raw)
-        if InboundEvent.objects.filter(
-            channel=target, external_id=external_id, status=InboundEvent.Status.PROCESSED
-        ).exists():
-            counts["duplicates"] += 1  # decided on the id alone: no payload built or sent
-            return
-        event, created = inbound_event_store(
-            channel=target, external_id=external_id, enqueue=False,
-            payload={"raw_b64": base64.b64encode(raw).decode(), "source": where[-300:]},
-        )
-        if not created and event.status == InboundEvent.Status.PROCESSED:
-            counts["duplicates"] += 1
-            return
-        outcome = inbound_event_process(event_id=event.pk)
-        if outcome == "processed":
-            counts["imported"] += 1
-        else:
-            counts["skipped"] += 1
-            event.refresh_from_db(fields=["last_error"])
-            reasons[event.last_error.split(": ", 1)[-1][:160] or outcome] += 1
+    def _show(self, report: ImportReport) -> None:
+        if self.progress:
+            rate = report.total / max(time.monotonic() - self.started, 1e-6)
+            sys.stderr.write(f"\r{report.total} mails read, {report.imported} imported ({rate:.0f}/s)")
+            sys.stderr.flush()
+
+    def _import_parallel(self, target: Channel, paths: list[Path], batch: int, workers: int,
+                         report: ImportReport) -> None:
+        """This process reads the archive and drops what is already stored (one query per batch,
+        nothing parsed); each worker process parses and stores the mails of its share of the
+        customers, a batch per transaction, in archive order."""
+        context = multiprocessing.get_context("fork")
+        # Forked before this process opens a connection or starts a thread: the workers share no
+        # socket with it and inherit no lock held by another thread.
+        connections.close_all()
+        results = context.Queue()
+        tasks = [context.Queue(maxsize=IN_FLIGHT) for _ in range(workers)]
+        processes = [context.Process(target=_worker_main, args=(target.pk, queue, results), daemon=True)
+                     for queue in tasks]
+        for process in processes:
+            process.start()
+        buckets: list[list[ArchivedMail]] = [[] for _ in processes]
+        submitted = 0
+
+        def collect(*, block: bool) -> None:
+            nonlocal submitted
+            while submitted and (block or not results.empty()):
+                try:
+                    outcome = results.get(timeout=1)
+                except queue.Empty:
+                    if not any(process.is_alive() for process in processes):
+                        raise CommandError("A worker process died.") from None
+                    continue
+                submitted -= 1
+                if isinstance(outcome, str):
+                    raise CommandError(f"A worker failed:\n{outcome}")
+                report.add(outcome)
+                self._show(report)
+
+        def submit(index: int) -> None:
+            nonlocal submitted
+            collect(block=False)
+            while True:
+                try:
+                    tasks[index].put(buckets[index], timeout=1)
+                    break
+                except queue.Full:
+                    collect(block=False)  # a failed worker says so while we wait for room
+                    if not processes[index].is_alive():
+                        raise CommandError("A worker process died.") from None
+            submitted += 1
+            buckets[index] = []
+
+        try:
+            for chunk in itertools.batched(iter_mails(paths), batch):
+                mails = [archived_mail(where=where, raw=raw) for where, raw in chunk]
+                done = set(InboundEvent.objects.filter(
+                    channel=target, external_id__in=[m.external_id[:255] for m in mails],
+                    status=InboundEvent.Status.PROCESSED,
+                ).values_list("external_id", flat=True))
+                fresh = [mail for mail in mails if mail.external_id[:255] not in done]
+                report.duplicates += len(mails) - len(fresh)
+                addresses = {id(mail): sender_address(mail.raw) for mail in fresh}
+                owners = sender_owners(addresses.values())
+                for mail in fresh:
+                    # One customer, one worker: its mails keep their archive order. The key must not
+                    # change once the import has created a new sender's customer (see sender_owners).
+                    address = addresses[id(mail)]
+                    key = f"customer:{owners[address]}" if address in owners else f"address:{address}"
+                    index = zlib.crc32(key.encode()) % workers
+                    buckets[index].append(mail)
+                    if len(buckets[index]) >= batch:
+                        submit(index)
+                self._show(report)
+            for index in range(workers):
+                if buckets[index]:
+                    submit(index)
+            for queue_ in tasks:
+                queue_.put(None)
+            collect(block=True)
+        finally:
+            for queue_ in tasks:
+                queue_.cancel_join_thread()
+            for process in processes:
+                process.join(timeout=5)
+                if process.is_alive():
+                    process.terminate()
+
+
+def _worker_main(channel_id: int, tasks, results) -> None:
+    """A worker: import the batches it is given until it gets None; an error ends it and is reported."""
+    try:
+        channel = Channel.objects.select_related("default_team").get(pk=channel_id)
+        while (mails := tasks.get()) is not None:
+            results.put(mails_import_batch(channel=channel, mails=mails))
+    except BaseException:
+        results.put(traceback.format_exc())
+    finally:
+        connections.close_all()

@@ -156,10 +156,10 @@ def test_import_mail_imports_the_corpus_once_and_a_rerun_duplicates_nothing(peop
     channel, _ = channel_create(kind="email", name="Archive", settings_data={"address": "support@example.test"})
     corpus = Path(__file__).resolve().parents[2] / "fixtures" / "mail"
 
-    call_command("import_mail", "--channel", channel.key, str(corpus), "--quiet-progress")
+    call_command("import_mail", "--channel", channel.key, str(corpus), "--quiet-progress", "--workers=1")
     first = capsys.readouterr().out
     entries = TimelineEntry.objects.count()
-    call_command("import_mail", "--channel", channel.key, str(corpus), "--quiet-progress")
+    call_command("import_mail", "--channel", channel.key, str(corpus), "--quiet-progress", "--workers=1")
     second = capsys.readouterr().out
 
     total = len(list(corpus.glob("*.eml")))
