@@ -10,6 +10,8 @@ internal articles too.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from django.conf import settings
 from django.db.models import Prefetch
 from django.urls import reverse
@@ -98,6 +100,83 @@ def represent(article: Article, translation: Translation, *, requested: str, cha
     }
 
 
+# What a search result needs of a translation and its article, read as values: a page of 50
+# model instances with their prefetches cost more CPU than the search itself.
+_ROW = ("id", "article_id", "language", "title", "body", "body_html", "body_text", "short_text", "source_revision",
+        "article__slug", "article__status", "article__visibility", "article__source_language", "article__updated_at",
+        "article__related_product_skus", "article__category__slug")
+_RICH = ("rich_body", "rich_html")
+_DATETIME = serializers.DateTimeField()
+
+
+def search_page(ids: list[int], *, articles, requested: str, channel: str | None, q: str) -> list[dict]:
+    """The API items of these translations, in this order: exactly what ``represent`` makes of
+    the same translation (tests/knowledge/test_api.py compares them), plus the snippet. Four
+    statements whatever the page size: rows with their snippets, the articles' languages and
+    revisions, tags, and the related articles this reader may see."""
+    if not ids:
+        return []
+    language = requested
+    columns = (*_ROW, *_RICH) if variant_kind(channel) == "rich" else _ROW
+    rows = Translation.objects.filter(pk__in=ids)
+    marks = search.headline(q=q, language=language)
+    if marks is not None:
+        rows = rows.annotate(headline_text=marks)
+        columns = (*columns, "headline_text")
+    by_id = {row["id"]: row for row in rows.values(*columns)}
+    article_ids = {row["article_id"] for row in by_id.values()}
+    languages: dict[int, dict[str, int]] = {}
+    for article_id, lang, revision in Translation.objects.filter(article_id__in=article_ids).values_list(
+            "article_id", "language", "revision"):
+        languages.setdefault(article_id, {})[lang] = revision
+    tags: dict[int, list[str]] = {}
+    for article_id, name in Article.tags.through.objects.filter(article_id__in=article_ids).order_by(
+            "tag__name").values_list("article_id", "tag__name"):
+        tags.setdefault(article_id, []).append(name)
+    related: dict[int, list[str]] = {}
+    for article_id, slug in Article.related_articles.through.objects.filter(
+            from_article_id__in=article_ids, to_article__in=articles).order_by("-to_article__updated_at").values_list(
+            "from_article_id", "to_article__slug"):
+        related.setdefault(article_id, []).append(slug)
+    items = []
+    for pk in ids:
+        row = by_id.get(pk)
+        if row is None:  # deleted since it was found
+            continue
+        translation = SimpleNamespace(rich_body="", rich_html="", **row)
+        served = serve(translation, channel)
+        revisions = languages.get(row["article_id"], {})
+        source = row["article__source_language"]
+        public = row["article__status"] == Article.Status.PUBLISHED and row["article__visibility"] == Article.Visibility.PUBLIC
+        items.append({
+            "id": row["article_id"],
+            "slug": row["article__slug"],
+            "title": row["title"],
+            "text": served.text,
+            "html": served.html,
+            "markdown": served.markdown,
+            "snippet": search.snippet(row["body_text"], q=q, headline_text=row.get("headline_text")),
+            "served": {
+                "language": row["language"],
+                "requested_language": requested,
+                "language_fallback": row["language"] != requested,
+                "channel": channel,
+                "variant": served.variant,
+                "variant_fallback": served.variant != variant_kind(channel),
+                "out_of_date": row["language"] != source and source in revisions and row["source_revision"] < revisions[source],
+            },
+            "visibility": row["article__visibility"],
+            "category": row["article__category__slug"],
+            "tags": tags.get(row["article_id"], []),
+            "languages": sorted(revisions),
+            "related_articles": related.get(row["article_id"], []),
+            "related_product_skus": list(row["article__related_product_skus"]),
+            "url": settings.PUBLIC_BASE_URL + reverse("help-article", args=[row["language"], row["article__slug"]]) if public else None,
+            "updated_at": _DATETIME.to_representation(row["article__updated_at"]),
+        })
+    return items
+
+
 KB_PARAMETERS = [
     OpenApiParameter("q", str, description="search text (stemmed per language, typo-tolerant on PostgreSQL)"),
     OpenApiParameter("lang", str, description="translation to serve and search: en, ru, pl, …"),
@@ -148,23 +227,17 @@ class ArticleViewSet(viewsets.GenericViewSet):
         q = search.clean_query(request.query_params.get("q", ""))
         # Related articles are listed only when this reader may see them too.
         related = Prefetch("related_articles", queryset=selectors.readable_articles(request.user, request.auth))
-        # Of the article's other translations only their languages and revisions are needed.
-        siblings = Translation.objects.only("id", "article_id", "language", "revision", "source_revision")
-        prefetch = (Prefetch("article__translations", queryset=siblings), "article__tags",
-                    Prefetch("article__related_articles", queryset=related.queryset))
         if q:
-            translations = search.search(
-                Translation.objects.filter(article__in=self._articles()).select_related("article__category")
-                .defer(*selectors.SEARCH_COLUMNS).prefetch_related(*prefetch), q=q, language=language,
-            )
-            page = self.paginate_queryset(translations)
-            marks = search.snippets(page, q=q, language=language)
-            rows = [represent(t.article, t, requested=language, channel=channel, snippet=marks.get(t.pk)) for t in page]
-            return self.get_paginated_response(rows)
+            # Search: the ranked ids (one statement, at most search.RANK_LIMIT) are the paginated list,
+            # so the count costs nothing; only the page's rows are read, as plain values.
+            articles = self._articles()
+            ids = search.translation_ids(articles, q=q, language=language)
+            page = self.paginate_queryset(ids)
+            return self.get_paginated_response(search_page(page, articles=selectors.readable_articles(request.user, request.auth),
+                                                           requested=language, channel=channel, q=q))
         articles = (
             self._articles().select_related("category")
-            .prefetch_related(Prefetch("translations", queryset=Translation.objects.defer(*selectors.SEARCH_COLUMNS)),
-                              "tags", related).order_by("-updated_at", "pk")
+            .prefetch_related("translations", "tags", related).order_by("-updated_at", "pk")
         )
         page = self.paginate_queryset(articles)
         rows = []

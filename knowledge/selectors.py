@@ -29,20 +29,16 @@ def readable_articles(user, auth=None) -> QuerySet[Article]:
     return articles
 
 
-# The search vectors are for PostgreSQL's eyes only: never fetched into Python.
-SEARCH_COLUMNS = ("search_vector", "title_vector")
-
-
 def readable_translations(user, auth=None) -> QuerySet[Translation]:
     return (
         Translation.objects.filter(article__in=readable_articles(user, auth))
-        .select_related("article__category").defer(*SEARCH_COLUMNS)
+        .select_related("article__category")
     )
 
 
 def article_for_reader(user, slug_or_id: str, auth=None) -> Article:
     articles = readable_articles(user, auth).select_related("category").prefetch_related(
-        Prefetch("translations", queryset=Translation.objects.defer(*SEARCH_COLUMNS)), "tags", Prefetch("related_articles", queryset=readable_articles(user, auth)),
+        "translations", "tags", Prefetch("related_articles", queryset=readable_articles(user, auth)),
     )
     lookup = {"pk": int(slug_or_id)} if str(slug_or_id).isdigit() else {"slug": slug_or_id}
     article = articles.filter(**lookup).first()

@@ -90,6 +90,30 @@ def test_product_list_queries_do_not_grow_with_products(people, api_as, django_a
         api.get(PRODUCTS, {"q": "product"})
 
 
+def test_the_plain_representation_is_exactly_what_the_documented_serializer_returns(people, api_as, router):
+    from django.core.files.base import ContentFile
+
+    from catalog.api import ProductSerializer
+    from catalog.models import Category, ProductImage
+    from catalog.selectors import products_with_texts
+
+    router.category = Category.objects.create(name="Routers")
+    router.save()
+    ProductImage.objects.create(product=router, file=ContentFile(b"GIF89a", name="r.gif"), alt="Front")
+    ProductFactory(sku="TV-1", name="TV box", markets=[])
+    api = api_as(people.agent_a)
+    for params in ({"lang": "ru", "channel": "sms"}, {"lang": "pl", "channel": "email"}, {}, {"q": "router", "lang": "en"}):
+        response = api.get(PRODUCTS, params)
+        request = response.wsgi_request
+        context = {"request": request, "lang": params.get("lang") or request.LANGUAGE_CODE, "channel": params.get("channel", "")}
+        by_id = {p.pk: p for p in products_with_texts()}
+        expected = [ProductSerializer(by_id[item["id"]], context=context).data for item in response.json()["results"]]
+        assert response.json()["results"] == expected and expected
+        detail = api.get(f"{PRODUCTS}{router.pk}/", params)
+        assert detail.json() == ProductSerializer(by_id[router.pk], context={**context, "request": detail.wsgi_request}).data
+    assert response.json()["results"][0]["images"][0]["url"].startswith("http://testserver/")
+
+
 def test_anonymous_and_non_staff_cannot_read(client, router):
     assert client.get(PRODUCTS).status_code in (401, 403)
     assert client.post(VALIDATE, {"items": [{"sku": "RTR-1"}]}, content_type="application/json").status_code in (401, 403)
