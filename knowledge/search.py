@@ -127,10 +127,10 @@ def ranked_ids(*, q: str, language: str, articles: QuerySet[Article], any_word: 
 
     1. title matches: the small ``title_vector`` (GIN) or the trigram index on folded titles
        (typos), newest first, at most RANK_LIMIT;
-    2. if there is room, body matches from the full-text GIN index, newest first (each index used
-       alone: an OR of them would re-read every matching row's whole vector). ``id + 0`` keeps
-       PostgreSQL from walking the primary key backwards and checking each row's vector on the
-       way; the GIN bitmap answers the match without reading any vector;
+    2. if there is room, body matches from the full-text GIN index, newest first (the GIN bitmap
+       answers the match without reading any vector). Matches are sorted first and checked
+       against the readable articles one by one (``OFFSET 0`` keeps the sort below the check), so
+       a common word costs about RANK_LIMIT primary-key probes, not a scan of every article;
     3. only these candidates are ranked: title matches first, then ``ts_rank_cd`` on the whole
        vector plus title similarity, then the most recently updated article.
 
@@ -145,14 +145,17 @@ def ranked_ids(*, q: str, language: str, articles: QuerySet[Article], any_word: 
     readable, readable_params = articles.order_by().values("pk").query.sql_with_params()
     sql = f"""
         WITH title AS MATERIALIZED (
-            SELECT e.translation_id AS id FROM knowledge_searchentry e
-            WHERE e.language = %s AND (e.title_vector @@ {tsq} OR e.search_title %%> %s) AND e.article_id IN ({readable})
-            ORDER BY e.translation_id + 0 DESC LIMIT {RANK_LIMIT}
+            SELECT m.id FROM (
+                SELECT e.translation_id AS id, e.article_id FROM knowledge_searchentry e
+                WHERE e.language = %s AND (e.title_vector @@ {tsq} OR e.search_title %%> %s)
+                ORDER BY e.translation_id DESC OFFSET 0
+            ) m WHERE m.article_id IN ({readable}) LIMIT {RANK_LIMIT}
         ), body AS MATERIALIZED (
-            SELECT e.translation_id AS id FROM knowledge_searchentry e
-            WHERE e.language = %s AND e.search_vector @@ {tsq} AND e.article_id IN ({readable})
-              AND e.translation_id NOT IN (SELECT id FROM title)
-            ORDER BY e.translation_id + 0 DESC LIMIT {RANK_LIMIT}
+            SELECT m.id FROM (
+                SELECT e.translation_id AS id, e.article_id FROM knowledge_searchentry e
+                WHERE e.language = %s AND e.search_vector @@ {tsq} AND e.translation_id NOT IN (SELECT id FROM title)
+                ORDER BY e.translation_id DESC OFFSET 0
+            ) m WHERE m.article_id IN ({readable}) LIMIT {RANK_LIMIT}
         ), candidates AS (
             SELECT id FROM title
             UNION ALL (SELECT id FROM body ORDER BY id DESC LIMIT {RANK_LIMIT} - (SELECT count(*) FROM title))
@@ -228,7 +231,7 @@ def translation_ids(articles: QuerySet[Article], *, q: str, language: str) -> li
     return list(found.values_list("pk", flat=True))
 
 
-def headline(*, q: str, language: str) -> RawSQL | None:
+def headline(*, q: str, language: str, column: str = "knowledge_translation.body_text") -> RawSQL | None:
     """PostgreSQL: the snippet of ``knowledge_translation.body_text`` as an expression to annotate
     a page of rows with (one statement for rows and snippets); pass its value through ``marked``.
     None elsewhere, or when the query has no word to highlight."""
@@ -237,7 +240,7 @@ def headline(*, q: str, language: str) -> RawSQL | None:
     if not tsq:
         return None
     return RawSQL(  # noqa: S611
-        f"ts_headline(%s::regconfig, knowledge_translation.body_text, {tsq}, %s)",
+        f"ts_headline(%s::regconfig, {column}, {tsq}, %s)",
         [search_config(language), *params, HEADLINE_OPTIONS],
     )
 
