@@ -185,6 +185,8 @@ def test_search_statements_do_not_depend_on_matches_or_page_size(people, django_
     assert body["count"] == 30 and len(body["results"]) == 10 and body["next"] and body["previous"]
     with django_assert_num_queries(1):  # no match: nothing else is read
         assert client.get(URL, {"q": "zebra"}).json() == {"count": 0, "next": None, "previous": None, "results": []}
+    first = client.get(URL, {"q": "refund"}).json()  # 20 a page by default, as the help center
+    assert len(first["results"]) == 20 and first["next"].endswith("page=2&q=refund")
     bot = token_client(people.agent_a, read_only=True)
     bot.get(URL, {"q": "refund"})  # the first use records last_used_at; later ones within a minute do not write
     with django_assert_num_queries(3):
