@@ -145,26 +145,24 @@ def ranked_ids(*, q: str, language: str, articles: QuerySet[Article], any_word: 
     readable, readable_params = articles.order_by().values("pk").query.sql_with_params()
     sql = f"""
         WITH title AS MATERIALIZED (
-            SELECT m.* FROM (
-                SELECT e.translation_id AS id, e.article_id, e.title_vector, e.search_title, e.search_vector
-                FROM knowledge_searchentry e
+            SELECT m.id, m.article_id FROM (
+                SELECT e.translation_id AS id, e.article_id FROM knowledge_searchentry e
                 WHERE e.language = %s AND (e.title_vector @@ {tsq} OR e.search_title %%> %s)
                 ORDER BY e.translation_id DESC OFFSET 0
             ) m WHERE m.article_id IN ({readable}) LIMIT {RANK_LIMIT}
         ), body AS MATERIALIZED (
-            SELECT m.* FROM (
-                SELECT e.translation_id AS id, e.article_id, e.title_vector, e.search_title, e.search_vector
-                FROM knowledge_searchentry e
+            SELECT m.id, m.article_id FROM (
+                SELECT e.translation_id AS id, e.article_id FROM knowledge_searchentry e
                 WHERE e.language = %s AND e.search_vector @@ {tsq} AND e.translation_id NOT IN (SELECT id FROM title)
                 ORDER BY e.translation_id DESC OFFSET 0
             ) m WHERE m.article_id IN ({readable}) LIMIT {RANK_LIMIT}
         ), candidates AS (
-            SELECT * FROM title
-            UNION ALL (SELECT * FROM body ORDER BY id DESC LIMIT {RANK_LIMIT} - (SELECT count(*) FROM title))
+            SELECT id, article_id FROM title
+            UNION ALL (SELECT id, article_id FROM body ORDER BY id DESC LIMIT {RANK_LIMIT} - (SELECT count(*) FROM title))
         )
-        SELECT c.id FROM candidates c
-        ORDER BY (c.title_vector @@ {tsq} OR %s <<%% c.search_title) DESC,
-                 ts_rank_cd(c.search_vector, {tsq}, 1) + word_similarity(%s, c.search_title) DESC,
+        SELECT e.translation_id FROM candidates c JOIN knowledge_searchentry e ON e.translation_id = c.id
+        ORDER BY (e.title_vector @@ {tsq} OR %s <<%% e.search_title) DESC,
+                 ts_rank_cd(e.search_vector, {tsq}, 1) + word_similarity(%s, e.search_title) DESC,
                  (SELECT a.updated_at FROM knowledge_article a WHERE a.id = c.article_id) DESC, c.id
     """  # noqa: S608
     all_params = [language, *params, folded, *readable_params,
