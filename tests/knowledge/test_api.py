@@ -195,14 +195,14 @@ def test_search_statements_do_not_depend_on_matches_or_page_size(people, django_
 
 @pytest.mark.parametrize("channel", [None, "email"])
 def test_the_one_statement_page_reads_what_the_portable_one_reads(rich_articles, people, channel):
-    from knowledge import api, search, selectors
+    from knowledge import search, selectors
 
     for user, auth in ((None, None), (people.agent_a, None)):
         articles = selectors.readable_articles(user, auth)
         ids = search.translation_ids(articles, q="refund", language="en")
-        columns = (*api._ROW, *api._RICH) if channel == "email" else api._ROW
-        portable = api._page_rows_orm(ids, articles=articles, columns=columns, headline=search.headline(q="refund", language="en"))
-        one = api._page_rows_postgres(ids, articles=articles, columns=columns,
+        columns = (*selectors.ROW, *selectors.RICH) if channel == "email" else selectors.ROW
+        portable = selectors.page_rows_portable(ids, articles=articles, columns=columns, headline=search.headline(q="refund", language="en"))
+        one = selectors.page_rows_postgres(ids, articles=articles, columns=columns,
                                       headline=search.headline(q="refund", language="en", column="t.body_text"))
         assert one == portable and len(one) == len(ids) >= 2
         assert any(row["related"] for row in one.values()) and any(row["tags"] for row in one.values())
