@@ -138,7 +138,7 @@ def build(articles: int) -> None:
     common.log(f"indexed {len(ids)} translations in {time.perf_counter() - started:.1f} s")
 
 
-def measure(rounds: int) -> dict:
+def measure(rounds: int, page_size: int | None = None) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -169,7 +169,7 @@ def measure(rounds: int) -> dict:
                 search.snippets(page, q=q, language=language)
                 t1 = time.perf_counter()
                 audience = list(audiences)[(n + round_) % 2]
-                params = {"q": q, "lang": language, "channel": "sms"}
+                params = {"q": q, "lang": language, "channel": "sms", **({"page_size": page_size} if page_size else {})}
                 if not round_:
                     with CaptureQueriesContext(connection) as captured:
                         timing = audiences[audience].get("/api/v1/kb/articles/", params)
@@ -212,6 +212,7 @@ def main() -> int:
     parser.add_argument("--reuse-db", action="store_true",
                         help="migrate and time the database a --keep-db run left (no rebuild)")
     parser.add_argument("--db-name", default=DB_NAME, help="scratch database (its name must start with bench_)")
+    parser.add_argument("--page-size", type=int, help="ask the API for pages of this size (default: its own default)")
     args = parser.parse_args()
     machine = common.machine_info()
     common.log(f"load average {machine['load_average']} on {machine['nproc']} cores")
@@ -224,11 +225,12 @@ def main() -> int:
             common.django_setup(env)
             if not args.reuse_db:
                 build(args.articles)
-            results = measure(args.rounds)
+            results = measure(args.rounds, args.page_size)
     finally:
         if not (args.keep_db or args.reuse_db):
             common.db_drop(args.db_name)
-    results = {"articles": args.articles, "translations": args.articles * 3, "machine": machine, **results,
+    results = {"articles": args.articles, "translations": args.articles * 3, "page_size": args.page_size or "default",
+               "machine": machine, **results,
                "load_average_after": " ".join(f"{x:.2f}" for x in os.getloadavg())}
     common.write_json(RESULTS, results)
     for name in ("search_and_snippets", "api_request", "api_python_cpu"):
