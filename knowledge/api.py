@@ -202,8 +202,8 @@ class ArticleViewSet(viewsets.GenericViewSet):
             raise ValidationError(errors)
         return language, channel
 
-    def _articles(self):
-        articles = selectors.readable_articles(self.request.user, self.request.auth)
+    def _articles(self, readable=None):
+        articles = readable if readable is not None else selectors.readable_articles(self.request.user, self.request.auth)
         params = self.request.query_params
         if params.get("category"):
             from knowledge.models import Category
@@ -226,10 +226,11 @@ class ArticleViewSet(viewsets.GenericViewSet):
         if q:
             # Search: the ranked ids (one statement, at most search.RANK_LIMIT) are the paginated list,
             # so the count costs nothing; only the page's rows are read, as plain values.
-            articles = self._articles()
+            readable = selectors.readable_articles(request.user, request.auth)
+            articles = self._articles(readable)
             ids = search.translation_ids(articles, q=q, language=language)
             page = self.paginate_queryset(ids)
-            return self.get_paginated_response(search_page(page, articles=selectors.readable_articles(request.user, request.auth),
+            return self.get_paginated_response(search_page(page, articles=readable,
                                                            requested=language, channel=channel, q=q))
         articles = (
             self._articles().select_related("category")
