@@ -135,6 +135,8 @@ def build(articles: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE knowledge_translation")
         cursor.execute("VACUUM ANALYZE knowledge_article")
+        if "knowledge_searchentry" in connection.introspection.table_names():
+            cursor.execute("VACUUM ANALYZE knowledge_searchentry")
     common.log(f"indexed {len(ids)} translations in {time.perf_counter() - started:.1f} s")
 
 
