@@ -114,12 +114,8 @@ class Translation(models.Model):
     # revision it was made from. Fewer than the source's now: out of date.
     revision = models.PositiveIntegerField(default=1)
     source_revision = models.PositiveIntegerField(default=1)
-    # PostgreSQL: weighted tsvector in the language's text-search configuration, written by
-    # knowledge.search.index_translations (unaccent() cannot sit in an index expression).
-    search_vector = SearchVectorField(null=True, editable=False)
-    # The title alone (small): "does the title match?" without reading the whole vector.
-    title_vector = SearchVectorField(null=True, editable=False)
-    # The title lowercased without diacritics (knowledge.search.fold), for trigram typo matching.
+    # The title lowercased without diacritics (knowledge.search.fold), for trigram typo matching
+    # (copied into SearchEntry, where it is indexed).
     search_title = models.CharField(max_length=300, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -131,6 +127,34 @@ class Translation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} ({self.language})"
+
+
+class SearchEntry(models.Model):
+    """What PostgreSQL searches for one translation, in a narrow table of its own.
+
+    Written by knowledge.search.index_translations whenever a service saves a translation (and
+    unused on SQLite). The vectors once sat beside the bodies in ``knowledge_translation``: a
+    common word then read one wide heap page per matching translation (thousands, 400 MB of
+    table), which was most of a search's time. Here a row is about 150 bytes (the whole vector is
+    stored out of line, see migration 0003), so finding candidates touches a few MB, and only the
+    ranked candidates' vectors are read (docs/performance.md).
+    """
+
+    translation = models.OneToOneField(Translation, primary_key=True, on_delete=models.CASCADE, related_name="search_entry")
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="+", db_index=False)
+    language = models.CharField(max_length=8)
+    search_title = models.CharField(max_length=300, blank=True)
+    # The title alone (small): "does the title match?" without reading the whole vector.
+    title_vector = SearchVectorField(null=True)
+    # Weighted tsvector (title A, tags and short text B, body C) in the language's text-search
+    # configuration (unaccent() cannot sit in an index expression, so it is a stored column).
+    search_vector = SearchVectorField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["article"], name="kb_searchentry_article")]
+
+    def __str__(self) -> str:
+        return f"search entry {self.translation_id}"
 
 
 class ArticleVersion(models.Model):

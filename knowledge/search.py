@@ -20,7 +20,7 @@ from django.db.models.expressions import RawSQL
 from django.utils.html import escape
 
 from knowledge.languages import search_config
-from knowledge.models import Translation
+from knowledge.models import Article, Translation
 
 START, STOP = "\x02", "\x03"
 HEADLINE_OPTIONS = f"StartSel={START}, StopSel={STOP}, MaxWords=35, MinWords=15, MaxFragments=2, FragmentDelimiter=\" … \""
@@ -36,26 +36,29 @@ def is_postgres() -> bool:
 
 
 def index_translations(ids: list[int]) -> None:
-    """Write the search vector of these translations (PostgreSQL only; a no-op elsewhere)."""
+    """Write the search entry of these translations (PostgreSQL only; a no-op elsewhere)."""
     if not ids or not is_postgres():
         return
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            UPDATE knowledge_translation AS t SET title_vector = to_tsvector(c.cfg, t.title), search_vector =
+            INSERT INTO knowledge_searchentry AS e (translation_id, article_id, language, search_title, title_vector, search_vector)
+            SELECT t.id, t.article_id, t.language, t.search_title, to_tsvector(c.cfg, t.title),
                 setweight(to_tsvector(c.cfg, t.title), 'A')
                 || setweight(to_tsvector(c.cfg, coalesce(tags.names, '') || ' ' || t.short_text), 'B')
                 || setweight(to_tsvector(c.cfg, t.body_text), 'C')
-            FROM (SELECT t2.id, CASE t2.language WHEN 'en' THEN 'english'::regconfig
+            FROM knowledge_translation t
+            CROSS JOIN LATERAL (SELECT CASE t.language WHEN 'en' THEN 'english'::regconfig
                          WHEN 'ru' THEN 'russian'::regconfig WHEN 'pl' THEN 'polish_unaccent'::regconfig
-                         ELSE 'simple'::regconfig END AS cfg
-                  FROM knowledge_translation t2 WHERE t2.id = ANY(%s)) AS c
+                         ELSE 'simple'::regconfig END AS cfg) AS c
             LEFT JOIN LATERAL (
                 SELECT string_agg(g.name, ' ') AS names FROM knowledge_article_tags at
-                JOIN knowledge_tag g ON g.id = at.tag_id
-                WHERE at.article_id = (SELECT article_id FROM knowledge_translation WHERE id = c.id)
+                JOIN knowledge_tag g ON g.id = at.tag_id WHERE at.article_id = t.article_id
             ) AS tags ON true
-            WHERE t.id = c.id
+            WHERE t.id = ANY(%s)
+            ON CONFLICT (translation_id) DO UPDATE SET article_id = EXCLUDED.article_id, language = EXCLUDED.language,
+                search_title = EXCLUDED.search_title, title_vector = EXCLUDED.title_vector,
+                search_vector = EXCLUDED.search_vector
             """,
             [list(ids)],
         )
@@ -73,16 +76,31 @@ def clean_query(q: str) -> str:
     return " ".join(q.split())[:MAX_QUERY]
 
 
-def search(translations: QuerySet[Translation], *, q: str, language: str, any_word: bool = False) -> QuerySet[Translation]:
+def search(translations: QuerySet[Translation], *, q: str, language: str, any_word: bool = False,
+           articles: QuerySet[Article] | None = None) -> QuerySet[Translation]:
     """The translations (already narrowed to what the reader may see) matching ``q`` in
-    ``language``, best first, annotated with ``rank`` and ``title_hit``."""
+    ``language``, best first. ``articles``: the articles ``translations`` is narrowed to
+    (``selectors.readable_articles``); candidates are found among those, so pass it whenever it is
+    known (without it the candidates are narrowed through ``translations`` itself, correct but
+    slower on a large knowledge base)."""
     q = clean_query(q) if not any_word else " ".join(q.split())[:2000]
     translations = translations.filter(language=language)
     if not q:
         return translations.none()
     if is_postgres():
-        return _search_postgres(translations, q, language, any_word)
+        if articles is None:
+            articles = Article.objects.filter(pk__in=translations.values("article_id"))
+        ids = ranked_ids(q=q, language=language, articles=articles, any_word=any_word)
+        return in_order(translations, ids)
     return _search_fallback(translations, q, any_word)
+
+
+def in_order(translations: QuerySet[Translation], ids: list[int]) -> QuerySet[Translation]:
+    """These translations among ``ids``, in the order of ``ids`` (PostgreSQL)."""
+    if not ids:
+        return translations.none()
+    position = RawSQL("array_position(%s::bigint[], knowledge_translation.id)", [ids])
+    return translations.filter(pk__in=ids).annotate(search_position=position).order_by("search_position")
 
 
 def _tsquery(language: str, q: str, *, any_word: bool = False) -> tuple[str, list]:
@@ -102,47 +120,57 @@ def _tsquery(language: str, q: str, *, any_word: bool = False) -> tuple[str, lis
     return "to_tsquery(%s::regconfig, %s)", [cfg, (" | " if any_word else " & ").join(terms)]
 
 
-def _search_postgres(translations: QuerySet[Translation], q: str, language: str, any_word: bool) -> QuerySet[Translation]:
-    """Three steps, so that a common word matching thousands of articles stays fast:
+def ranked_ids(*, q: str, language: str, articles: QuerySet[Article], any_word: bool = False) -> list[int]:
+    """PostgreSQL, one statement: ids of the translations in ``language`` of ``articles`` that
+    match ``q``, best first, at most RANK_LIMIT. Three steps, so that a common word matching
+    thousands of articles stays fast:
 
     1. title matches: the small ``title_vector`` (GIN) or the trigram index on folded titles
        (typos), newest first, at most RANK_LIMIT;
-    2. if there is room, body matches from the full-text GIN index, newest first (each index
-       used alone: an OR of them would re-read every matching row's whole vector);
+    2. if there is room, body matches from the full-text GIN index, newest first (the GIN bitmap
+       answers the match without reading any vector). Matches are sorted first and checked
+       against the readable articles one by one (``OFFSET 0`` keeps the sort below the check), so
+       a common word costs about RANK_LIMIT primary-key probes, not a scan of every article;
     3. only these candidates are ranked: title matches first, then ``ts_rank_cd`` on the whole
-       vector plus title similarity.
+       vector plus title similarity, then the most recently updated article.
+
+    All of it reads ``knowledge_searchentry`` (narrow rows, vectors out of line) and
+    ``knowledge_article``, never the wide translations table.
     """
     # Only constant SQL is formatted in; the query text always travels as a parameter.
     tsq, params = _tsquery(language, q, any_word=any_word)
     if not tsq:
-        return translations.none()
+        return []
     folded = fold(q)
-    in_title = RawSQL(  # noqa: S611
-        f"SELECT id FROM knowledge_translation WHERE title_vector @@ {tsq} "  # noqa: S608
-        "UNION SELECT id FROM knowledge_translation WHERE search_title %%> %s",
-        [*params, folded],
-    )
-    in_text = RawSQL(f"SELECT id FROM knowledge_translation WHERE search_vector @@ {tsq}", params)  # noqa: S611,S608
-    # Fetched here as lists: as `IN (subquery ... LIMIT)` PostgreSQL would run them once per row.
-    candidates = list(translations.filter(pk__in=in_title).order_by("-pk").values_list("pk", flat=True)[:RANK_LIMIT])
-    if len(candidates) < RANK_LIMIT:
-        candidates += list(
-            translations.filter(pk__in=in_text).exclude(pk__in=candidates).order_by("-pk")
-            .values_list("pk", flat=True)[: RANK_LIMIT - len(candidates)]
+    readable, readable_params = articles.order_by().values("pk").query.sql_with_params()
+    sql = f"""
+        WITH title AS MATERIALIZED (
+            SELECT m.id, m.article_id FROM (
+                SELECT e.translation_id AS id, e.article_id FROM knowledge_searchentry e
+                WHERE e.language = %s AND (e.title_vector @@ {tsq} OR e.search_title %%> %s)
+                ORDER BY e.translation_id DESC OFFSET 0
+            ) m WHERE m.article_id IN ({readable}) LIMIT {RANK_LIMIT}
+        ), body AS MATERIALIZED (
+            SELECT m.id, m.article_id FROM (
+                SELECT e.translation_id AS id, e.article_id FROM knowledge_searchentry e
+                WHERE e.language = %s AND e.search_vector @@ {tsq} AND e.translation_id NOT IN (SELECT id FROM title)
+                ORDER BY e.translation_id DESC OFFSET 0
+            ) m WHERE m.article_id IN ({readable}) LIMIT {RANK_LIMIT}
+        ), candidates AS (
+            SELECT id, article_id FROM title
+            UNION ALL (SELECT id, article_id FROM body ORDER BY id DESC LIMIT {RANK_LIMIT} - (SELECT count(*) FROM title))
         )
-    title_hit = RawSQL(  # noqa: S611
-        f"(knowledge_translation.title_vector @@ {tsq} OR %s <<%% knowledge_translation.search_title)",
-        [*params, folded], output_field=BooleanField(),
-    )
-    rank = RawSQL(  # noqa: S611
-        f"ts_rank_cd(knowledge_translation.search_vector, {tsq}, 1) + word_similarity(%s, knowledge_translation.search_title)",
-        [*params, folded], output_field=FloatField(),
-    )
-    return (
-        translations.filter(pk__in=candidates)
-        .annotate(title_hit=title_hit, rank=rank)
-        .order_by("-title_hit", "-rank", "-article__updated_at", "pk")
-    )
+        SELECT e.translation_id FROM candidates c JOIN knowledge_searchentry e ON e.translation_id = c.id
+        ORDER BY (e.title_vector @@ {tsq} OR %s <<%% e.search_title) DESC,
+                 ts_rank_cd(e.search_vector, {tsq}, 1) + word_similarity(%s, e.search_title) DESC,
+                 (SELECT a.updated_at FROM knowledge_article a WHERE a.id = c.article_id) DESC, c.id
+    """  # noqa: S608
+    all_params = [language, *params, folded, *readable_params,
+                  language, *params, *readable_params,
+                  *params, folded, *params, folded]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, all_params)
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _stem(word: str) -> str:
@@ -187,6 +215,40 @@ def snippets(translations: list[Translation], *, q: str, language: str) -> dict[
             )
             return {pk: _marked(text) for pk, text in cursor.fetchall()}
     return {t.pk: _fallback_snippet(t.body_text, q) for t in translations}
+
+
+def translation_ids(articles: QuerySet[Article], *, q: str, language: str) -> list[int]:
+    """Ids of the translations in ``language`` of ``articles`` matching ``q``, best first (at most
+    RANK_LIMIT on PostgreSQL): what a paginated API needs, without a COUNT or a wide row."""
+    q = clean_query(q)
+    if not q:
+        return []
+    if is_postgres():
+        return ranked_ids(q=q, language=language, articles=articles)
+    found = _search_fallback(Translation.objects.filter(article__in=articles, language=language), q, False)
+    return list(found.values_list("pk", flat=True))
+
+
+def headline(*, q: str, language: str, column: str = "knowledge_translation.body_text") -> RawSQL | None:
+    """PostgreSQL: the snippet of ``knowledge_translation.body_text`` as an expression to annotate
+    a page of rows with (one statement for rows and snippets); pass its value through ``marked``.
+    None elsewhere, or when the query has no word to highlight."""
+    q = clean_query(q)
+    tsq, params = _tsquery(language, q) if q and is_postgres() else ("", [])
+    if not tsq:
+        return None
+    return RawSQL(  # noqa: S611
+        f"ts_headline(%s::regconfig, {column}, {tsq}, %s)",
+        [search_config(language), *params, HEADLINE_OPTIONS],
+    )
+
+
+def snippet(body_text: str, *, q: str, headline_text: str | None = None) -> str:
+    """The HTML snippet of one row: ``headline``'s value marked up, or the SQLite excerpt."""
+    if headline_text is not None:
+        return _marked(headline_text)
+    q = clean_query(q)
+    return _fallback_snippet(body_text, q) if q else escape(_shorten(body_text))
 
 
 def _marked(text: str) -> str:

@@ -57,9 +57,10 @@ def _results(request, ticket, *, q: str, suggest: bool) -> dict:
     language, channel = _language(ticket), _channel(ticket)
     base = selectors.readable_translations(request.user).select_related("article")
     if suggest:
-        found = list(search.search(base, q=_ticket_text(ticket), language=language, any_word=True)[:SUGGESTIONS])
+        found = list(search.search(base, q=_ticket_text(ticket), language=language, any_word=True,
+                                   articles=selectors.readable_articles(request.user))[:SUGGESTIONS])
         return {"items": _items(request, found, channel=channel, q="", language=language), "suggested": True}
-    found = list(search.search(base, q=q, language=language)[:10])
+    found = list(search.search(base, q=q, language=language, articles=selectors.readable_articles(request.user))[:10])
     return {"items": _items(request, found, channel=channel, q=q, language=language), "suggested": False, "q": q}
 
 

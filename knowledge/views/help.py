@@ -105,7 +105,8 @@ def help_search(request, lang: str):
     page = None
     marks = {}
     if q:
-        results = search.search(selectors.readable_translations(None), q=q, language=lang)
+        results = search.search(selectors.readable_translations(None), q=q, language=lang,
+                                articles=selectors.readable_articles(None))
         page = Paginator(results, RESULTS_PER_PAGE).get_page(request.GET.get("page"))
         marks = search.snippets(list(page), q=q, language=lang)
     return _render(request, lang, "knowledge/help/search.html", {
@@ -123,7 +124,7 @@ def help_article(request, lang: str, slug: str):
     lang = _language(lang)
     article = (
         _public_articles().select_related("category").prefetch_related(
-            Prefetch("translations", queryset=Translation.objects.defer(*selectors.SEARCH_COLUMNS)),
+            "translations",
             Prefetch("related_articles", queryset=_public_articles().prefetch_related(
                 Prefetch("translations", queryset=Translation.objects.only("id", "article_id", "language", "title")),
             )),

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from catalog.models import Product, ProductText, Rule
@@ -80,14 +78,45 @@ def test_search_finds_by_name_and_sku_and_keeps_pagination(people, api_as, route
 def test_product_list_queries_do_not_grow_with_products(people, api_as, django_assert_num_queries, router):
     api = api_as(people.agent_a)
     api.get(PRODUCTS)  # the first request caches the user's roles on the (forced) user object
-    with CaptureQueriesContext(connection) as few:
-        api.get(PRODUCTS)
     for _ in range(10):
         ProductFactory(texts={"ru": "Товар"}, markets=["PL", "RU"])
-    with django_assert_num_queries(len(few.captured_queries)):
+    with django_assert_num_queries(3):  # the COUNT, the page's ids, the page's products with texts, prices, images
         assert api.get(PRODUCTS).json()["count"] == 11
-    with django_assert_num_queries(len(few.captured_queries)):  # one search statement instead of the COUNT
-        api.get(PRODUCTS, {"q": "product"})
+    with django_assert_num_queries(2):  # the search statement (its ids are the count), the page's products
+        assert api.get(PRODUCTS, {"q": "product", "page_size": 5}).json()["count"] == 10
+
+
+def test_search_statements_with_a_token_are_the_tokens_two_more(people, router, django_assert_num_queries):
+    """A bot's read-only token: the token (with its user) and the user's roles, then the search and
+    the page. Its last use is recorded at most once a minute, not on every request."""
+    bot = token_client(people.agent_a, read_only=True)
+    assert bot.get(PRODUCTS, {"q": "router"}).status_code == 200  # records last_used_at
+    with django_assert_num_queries(4):
+        assert [p["sku"] for p in bot.get(PRODUCTS, {"q": "router"}).json()["results"]] == ["RTR-1"]
+
+
+def test_the_plain_representation_is_exactly_what_the_documented_serializer_returns(people, api_as, router):
+    from django.core.files.base import ContentFile
+
+    from catalog.api import ProductSerializer
+    from catalog.models import Category, ProductImage
+    from catalog.selectors import products_with_texts
+
+    router.category = Category.objects.create(name="Routers")
+    router.save()
+    ProductImage.objects.create(product=router, file=ContentFile(b"GIF89a", name="r.gif"), alt="Front")
+    ProductFactory(sku="TV-1", name="TV box", markets=[])
+    api = api_as(people.agent_a)
+    for params in ({"lang": "ru", "channel": "sms"}, {"lang": "pl", "channel": "email"}, {}, {"q": "router", "lang": "en"}):
+        response = api.get(PRODUCTS, params)
+        request = response.wsgi_request
+        context = {"request": request, "lang": params.get("lang") or request.LANGUAGE_CODE, "channel": params.get("channel", "")}
+        by_id = {p.pk: p for p in products_with_texts()}
+        expected = [ProductSerializer(by_id[item["id"]], context=context).data for item in response.json()["results"]]
+        assert response.json()["results"] == expected and expected
+        detail = api.get(f"{PRODUCTS}{router.pk}/", params)
+        assert detail.json() == ProductSerializer(by_id[router.pk], context={**context, "request": detail.wsgi_request}).data
+    assert response.json()["results"][0]["images"][0]["url"].startswith("http://testserver/")
 
 
 def test_anonymous_and_non_staff_cannot_read(client, router):

@@ -63,6 +63,16 @@ def test_skus_exact_and_approximate(catalog):
     assert skus(search.search_product_ids("RTR100"))[0] == "RTR-100"
 
 
+def test_a_mistyped_sku_finds_the_closest_skus_not_the_first_similar_ones():
+    """60 similar SKUs written first, the one meant last: the closest must still come first (the
+    search once took the first 50 similar SKUs in table order, and missed it)."""
+    Product.objects.bulk_create([Product(sku=f"TAB-98{n:04d}", status=Product.Status.ACTIVE) for n in range(60)])
+    Product.objects.create(sku="TAB-987654", status=Product.Status.ACTIVE)
+    Product.objects.create(sku="TAB-987650", status=Product.Status.ACTIVE)
+    found = skus(search.search_product_ids("TAB-987657"))
+    assert set(found[:2]) == {"TAB-987650", "TAB-987654"}
+
+
 def test_inactive_products_only_when_asked(catalog):
     catalog["phone"].status = Product.Status.DRAFT
     catalog["phone"].save()

@@ -128,3 +128,81 @@ def test_list_query_count_does_not_grow_with_articles(people, django_assert_max_
     # A search adds three, whatever the number of matches: title candidates, text candidates, snippets.
     with django_assert_max_num_queries(len(few.captured_queries) + 3):
         assert client.get(URL, {"q": "refund"}).json()["count"] == 12
+
+
+@pytest.fixture
+def rich_articles(people):
+    """Search hits with everything an item can carry: category, tags, related articles (one of
+    them internal), a rich and a short variant, an out-of-date translation."""
+    from knowledge import services
+    from knowledge.services import ArticleData
+    from tests.knowledge.factories import CategoryFactory
+
+    billing = CategoryFactory(slug="billing")
+    internal = ArticleFactory(slug="refund-internal", title="Refund exceptions", body="Refund by hand.", visibility="internal")
+    other = ArticleFactory(slug="invoices", title="Invoices", body="Find your invoices under Billing.")
+    refund = ArticleFactory(slug="refunds", category=billing, tags=["money", "billing"], translations={
+        "en": {"title": "Refund policy", "body": "Refunds take **five** days.", "short_text": "Refunds: 5 days.",
+               "rich_body": "## Refunds\n\nFive days."},
+        "ru": {"title": "Возврат денег", "body": "Возврат занимает пять дней."},
+    })
+    services.article_update(article=refund, data=ArticleData(related_articles=[internal, other]), by=None)
+    services.article_update(article=refund, data=ArticleData(translations={
+        "en": {"title": "Refund policy", "body": "Refunds take **five** working days."}}), by=None)
+    ArticleFactory(slug="refund-card", title="Refund to a card", body="A refund goes back to the card you paid with.")
+    return refund
+
+
+@pytest.mark.parametrize("channel", [None, "sms", "email", "chat"])
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_a_search_result_is_the_article_as_served_plus_its_snippet(rich_articles, people, lang, channel):
+    params = {"lang": lang, **({"channel": channel} if channel else {})}
+    q = {"en": "refund", "ru": "возврат"}[lang]
+    for client in (APIClient(), token_client(people.agent_a, read_only=False)):
+        found = client.get(URL, {**params, "q": q}).json()["results"]
+        assert found, (lang, channel)
+        for item in found:
+            assert "<mark>" in item["snippet"]
+            alone = client.get(f"{URL}{item['slug']}/", params).json()
+            assert item == {**alone, "snippet": item["snippet"]}
+    refund = next(i for i in APIClient().get(URL, {**params, "q": q}).json()["results"] if i["slug"] == "refunds")
+    assert refund["related_articles"] == ["invoices"] and refund["tags"] == ["billing", "money"]
+    assert refund["served"]["out_of_date"] is (lang == "ru")
+
+
+def test_search_statements_do_not_depend_on_matches_or_page_size(people, django_assert_num_queries):
+    """Anonymous search: the ranked ids (which also give the count), then the page's rows with
+    their snippets, languages, tags and related articles. A token adds its own lookup."""
+    for n in range(3):
+        ArticleFactory(slug=f"a{n}", title=f"Refund {n}", body="Refunds take days.", tags=["money"])
+    client = APIClient()
+    with django_assert_num_queries(2):
+        assert client.get(URL, {"q": "refund"}).json()["count"] == 3
+    for n in range(3, 30):
+        ArticleFactory(slug=f"a{n}", title=f"Refund {n}", body="Refunds take days.", tags=["money"])
+    with django_assert_num_queries(2):
+        body = client.get(URL, {"q": "refund", "channel": "email", "page_size": 10, "page": 2}).json()
+    assert body["count"] == 30 and len(body["results"]) == 10 and body["next"] and body["previous"]
+    with django_assert_num_queries(1):  # no match: nothing else is read
+        assert client.get(URL, {"q": "zebra"}).json() == {"count": 0, "next": None, "previous": None, "results": []}
+    first = client.get(URL, {"q": "refund"}).json()  # 20 a page by default, as the help center
+    assert len(first["results"]) == 20 and first["next"].endswith("page=2&q=refund")
+    bot = token_client(people.agent_a, read_only=True)
+    bot.get(URL, {"q": "refund"})  # the first use records last_used_at; later ones within a minute do not write
+    with django_assert_num_queries(3):
+        assert bot.get(URL, {"q": "refund"}).json()["count"] == 30
+
+
+@pytest.mark.parametrize("channel", [None, "email"])
+def test_the_one_statement_page_reads_what_the_portable_one_reads(rich_articles, people, channel):
+    from knowledge import search, selectors
+
+    for user, auth in ((None, None), (people.agent_a, None)):
+        articles = selectors.readable_articles(user, auth)
+        ids = search.translation_ids(articles, q="refund", language="en")
+        columns = (*selectors.ROW, *selectors.RICH) if channel == "email" else selectors.ROW
+        portable = selectors.page_rows_portable(ids, articles=articles, columns=columns, headline=search.headline(q="refund", language="en"))
+        one = selectors.page_rows_postgres(ids, articles=articles, columns=columns,
+                                      headline=search.headline(q="refund", language="en", column="t.body_text"))
+        assert one == portable and len(one) == len(ids) >= 2
+        assert any(row["related"] for row in one.values()) and any(row["tags"] for row in one.values())

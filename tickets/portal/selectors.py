@@ -104,12 +104,12 @@ def article_suggestions(text: str, language: str) -> list[dict]:
     """Published public help-center articles for what the customer is typing (deflection): the
     knowledge base's search over any of the words, in the customer's language, at most five."""
     from knowledge import search
-    from knowledge.selectors import readable_translations
+    from knowledge.selectors import readable_articles, readable_translations
 
     if len(text.strip()) < 3:
         return []
     found = search.search(readable_translations(None).select_related("article"), q=text, language=language,
-                          any_word=True)[:5]
+                          any_word=True, articles=readable_articles(None))[:5]
     return [
         {"id": translation.article.slug, "title": translation.title,
          "url": reverse("help-article", args=[translation.language, translation.article.slug])}
