@@ -196,3 +196,28 @@ def message_retry(*, entry: TimelineEntry) -> bool:
         transaction.on_commit(lambda: enqueue_delivery(entry.pk))
         _publish_status(entry.pk)
     return bool(updated)
+
+
+def secret_send(rows, send, *, final_attempt: bool, what: str) -> str:
+    """Send a one-time secret (a portal sign-in link or code, a chat email code) kept encrypted in
+    its row's `outbox`, then blank the outbox: the secret leaves the database once it is on its
+    way, or for good once sending has failed for the last time (`send_error` says why).
+
+    `rows` is the queryset of that one row; `send()` sends and raises Transient- or
+    PermanentSendError. A transient failure before the last attempt is raised for the task to retry.
+    Returns "sent" or "failed".
+    """
+    try:
+        send()
+    except TransientSendError as exc:
+        if not final_attempt:
+            raise
+        rows.update(outbox="", send_error=str(exc)[:2000])
+        return "failed"
+    except PermanentSendError as exc:
+        logger.warning("%s not sent: %s", what, exc)
+        rows.update(outbox="", send_error=str(exc)[:2000])
+        return "failed"
+    rows.update(outbox="", sent_at=timezone.now())
+    return "sent"
+

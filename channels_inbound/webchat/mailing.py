@@ -28,6 +28,7 @@ from django.utils.translation import ngettext
 
 from channels_inbound import registry
 from channels_inbound.base import PermanentSendError, TransientSendError
+from channels_inbound.delivery import secret_send
 from channels_inbound.models import Channel, WebchatEmailCode
 from channels_inbound.webchat import services
 from channels_inbound.webchat.services import WebchatError, rate_allow, visitor_group
@@ -309,20 +310,11 @@ def email_code_send(*, code_id: int, final_attempt: bool) -> str:
             "It works once, within %(minutes)s minutes. Do not give it to anyone: we never ask for it. "
             "If you did not ask for it, ignore this message."
         ) % {"code": code, "minutes": settings.WEBCHAT_EMAIL_CODE_MINUTES}
-    try:
-        email_send(channel=row.channel, address=row.email, subject=subject, text=text)
-    except TransientSendError as exc:
-        if not final_attempt:
-            raise
-        WebchatEmailCode.objects.filter(pk=code_id).update(outbox="", send_error=str(exc)[:2000])
-        return "failed"
-    except PermanentSendError as exc:
-        logger.warning("web chat email code %s not sent: %s", code_id, exc)
-        WebchatEmailCode.objects.filter(pk=code_id).update(outbox="", send_error=str(exc)[:2000])
-        return "failed"
-    # The code leaves the database once it is on its way.
-    WebchatEmailCode.objects.filter(pk=code_id).update(outbox="", sent_at=timezone.now())
-    return "sent"
+    return secret_send(
+        WebchatEmailCode.objects.filter(pk=code_id),
+        lambda: email_send(channel=row.channel, address=row.email, subject=subject, text=text),
+        final_attempt=final_attempt, what=f"web chat email code {code_id}",
+    )
 
 
 PURGE_BATCH = 1000

@@ -9,7 +9,8 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from channels_inbound.base import PermanentSendError, TransientSendError
+from channels_inbound.base import TransientSendError
+from channels_inbound.delivery import secret_send
 from omnicenter import crypto
 from tickets.models import PortalLoginToken, Ticket
 
@@ -40,20 +41,11 @@ def send_signin_message(self, token_id: int) -> str:
     secret = crypto.decrypt_json(token.outbox)["secret"]
     with translation.override(token.customer.language or None):
         subject, text = _signin_text(token, secret)
-    try:
-        send_to_identity(token.identity, text, subject=subject)
-    except TransientSendError as exc:
-        if self.request.retries >= self.max_retries:
-            PortalLoginToken.objects.filter(pk=token_id).update(outbox="", send_error=str(exc)[:2000])
-            return "failed"
-        raise
-    except PermanentSendError as exc:
-        logger.warning("portal sign-in message %s not sent: %s", token_id, exc)
-        PortalLoginToken.objects.filter(pk=token_id).update(outbox="", send_error=str(exc)[:2000])
-        return "failed"
-    # The secret leaves the database once it is on its way.
-    PortalLoginToken.objects.filter(pk=token_id).update(outbox="", sent_at=timezone.now())
-    return "sent"
+    return secret_send(
+        PortalLoginToken.objects.filter(pk=token_id),
+        lambda: send_to_identity(token.identity, text, subject=subject),
+        final_attempt=self.request.retries >= self.max_retries, what=f"portal sign-in message {token_id}",
+    )
 
 
 @shared_task(acks_late=True)
