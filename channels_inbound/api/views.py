@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
-from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from channels_inbound import registry, selectors, services
+from channels_inbound import registry, selectors, services, webhooks
 from channels_inbound.api.adapter import inbound_payload_validate
 from channels_inbound.base import Rejected
 
-
-def _error(status: int, detail: str, **extra) -> JsonResponse:
-    return JsonResponse({"detail": detail, **extra}, status=status)
+_error = webhooks.error
 
 
 @csrf_exempt
@@ -26,12 +20,8 @@ def inbound(request, key: str):
     channel = selectors.channel_for_webhook(key, kinds=("api",))
     if channel is None:
         return _error(404, _("Unknown channel."))
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > settings.INBOUND_MAX_BYTES:
-        return _error(413, _("The payload is larger than %(limit)s bytes.") % {"limit": settings.INBOUND_MAX_BYTES})
+    if (refused := webhooks.refuse_if_too_large(request)) is not None:
+        return refused
     adapter = registry.adapter_for(channel.kind)
     try:
         adapter.verify(request, channel)
@@ -42,12 +32,9 @@ def inbound(request, key: str):
         if exc.status == 401:
             response["WWW-Authenticate"] = "Bearer"
         return response
-    try:
-        payload = json.loads(request.body)
-    except RequestDataTooBig:
-        return _error(413, _("The payload is larger than %(limit)s bytes.") % {"limit": settings.INBOUND_MAX_BYTES})
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, _("The body is not valid JSON."))
+    payload, refused = webhooks.json_body(request)
+    if refused is not None:
+        return refused
     clean, errors = inbound_payload_validate(payload)
     if errors is not None:
         return _error(400, _("Invalid payload."), errors=errors)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
-from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
-from channels_inbound import registry, selectors, services
+from channels_inbound import registry, selectors, services, webhooks
 from channels_inbound.base import Rejected
 from channels_inbound.meta.adapter import MESSAGING_FIELDS, event_id, route_channels
 
@@ -18,8 +16,7 @@ logger = logging.getLogger(__name__)
 KINDS = ("messenger", "instagram")
 
 
-def _error(status: int, detail: str) -> JsonResponse:
-    return JsonResponse({"detail": detail}, status=status)
+_error = webhooks.error
 
 
 @csrf_exempt
@@ -37,21 +34,16 @@ def webhook(request, key: str):
             return _error(403, _("Wrong verify token."))
         return HttpResponse(request.GET.get("hub.challenge", "")[:200], content_type="text/plain")
 
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > settings.INBOUND_MAX_BYTES:
-        return _error(413, _("The payload is larger than %(limit)s bytes.") % {"limit": settings.INBOUND_MAX_BYTES})
+    if (refused := webhooks.refuse_if_too_large(request)) is not None:
+        return refused
     try:
         adapter.verify(request, channel)
     except Rejected as exc:
         services.channel_record_rejection(channel=channel, reason=exc.reason)
         return _error(403, _("Invalid signature."))
-    try:
-        payload = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, _("The body is not valid JSON."))
+    payload, refused = webhooks.json_body(request)
+    if refused is not None:
+        return refused
     if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
         return _error(400, _("Not a Meta webhook payload."))
 
