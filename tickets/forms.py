@@ -9,7 +9,26 @@ from channels_inbound.base import InboundAttachment
 from tickets.models import Team, Ticket
 
 
-class ComposerForm(forms.Form):
+class AttachmentMixin:
+    """An optional `attachment` file field: checked against ATTACHMENT_MAX_BYTES, handed to services
+    as InboundAttachments (the agent's composer and the customer portal)."""
+
+    def clean_attachment(self):
+        upload = self.cleaned_data.get("attachment")
+        if upload and upload.size > settings.ATTACHMENT_MAX_BYTES:
+            raise forms.ValidationError(
+                _("The attachment is larger than the limit of %(limit)s bytes.") % {"limit": settings.ATTACHMENT_MAX_BYTES}
+            )
+        return upload
+
+    def attachments(self) -> list[InboundAttachment]:
+        upload = self.cleaned_data.get("attachment")
+        if not upload:
+            return []
+        return [InboundAttachment(filename=upload.name, content_type=upload.content_type or "", data=upload.read())]
+
+
+class ComposerForm(AttachmentMixin, forms.Form):
     KIND_CHOICES = [("reply", _("Reply to customer")), ("note", _("Internal note"))]
 
     kind = forms.ChoiceField(label=_("Type"), choices=KIND_CHOICES, initial="reply", widget=forms.RadioSelect)
@@ -25,19 +44,6 @@ class ComposerForm(forms.Form):
     last_entry = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=0)
     confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
-    def clean_attachment(self):
-        upload = self.cleaned_data.get("attachment")
-        if upload and upload.size > settings.ATTACHMENT_MAX_BYTES:
-            raise forms.ValidationError(
-                _("The attachment is larger than the limit of %(limit)s bytes.") % {"limit": settings.ATTACHMENT_MAX_BYTES}
-            )
-        return upload
-
-    def attachments(self) -> list[InboundAttachment]:
-        upload = self.cleaned_data.get("attachment")
-        if not upload:
-            return []
-        return [InboundAttachment(filename=upload.name, content_type=upload.content_type or "", data=upload.read())]
 
 
 class StaffChoiceField(forms.ModelChoiceField):

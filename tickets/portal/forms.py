@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 from django import forms
-from django.conf import settings
 from django.urls import reverse_lazy
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from channels_inbound.base import InboundAttachment
+from tickets.forms import AttachmentMixin
 
 
 class SigninForm(forms.Form):
@@ -17,22 +16,6 @@ class SigninForm(forms.Form):
 class CodeForm(forms.Form):
     code = forms.CharField(label=_("Code"), max_length=12,
                            widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}))
-
-
-class AttachmentMixin:
-    def clean_attachment(self):
-        upload = self.cleaned_data.get("attachment")
-        if upload and upload.size > settings.ATTACHMENT_MAX_BYTES:
-            raise forms.ValidationError(
-                _("The attachment is larger than the limit of %(limit)s bytes.") % {"limit": settings.ATTACHMENT_MAX_BYTES}
-            )
-        return upload
-
-    def attachments(self) -> list[InboundAttachment]:
-        upload = self.cleaned_data.get("attachment")
-        if not upload:
-            return []
-        return [InboundAttachment(filename=upload.name, content_type=upload.content_type or "", data=upload.read())]
 
 
 class ReplyForm(AttachmentMixin, forms.Form):
