@@ -20,13 +20,13 @@ from django.test.utils import CaptureQueriesContext
 
 from channels_inbound import selectors
 from channels_inbound.models import Channel, InboundEvent
-from customers.models import Identity
 from channels_inbound.services import (
     _kick_clear,
     inbound_event_store,
     inbound_events_drain,
     inbound_events_sweep,
 )
+from customers.models import Identity
 from omnicenter.celery import app as celery_app
 from tests.conftest import message
 from tests.e2e.test_spine_faults import in_threads
