@@ -296,3 +296,61 @@ def test_workers_are_chosen_by_customer_so_that_a_customers_mails_keep_their_ord
     # Both of Anna's addresses, and Boris's since he was merged into her: one customer, one worker.
     # A customer with one address is placed by that address, before and after the import creates it.
     assert owners == {"anna.work@example.pl": people.customer.pk, "boris@example.ru": people.customer.pk}
+
+
+def test_an_mbox_a_maildir_and_eml_files_are_imported_together_and_a_rerun_adds_nothing(channel, tmp_path, capsys):
+    import mailbox
+
+    # As mboxrd writers store it: a body line "From …" as ">From …", ">From …" as ">>From …".
+    first_mail = mail(1, body=">From the mbox: first line starts with From\r\n>>From a quoted line\r\nAnd the end")
+    (tmp_path / "export.mbox").write_bytes(
+        b"From customer1@example.pl Sun Nov 22 10:00:00 2026\n" + first_mail.replace(b"\r\n", b"\n") + b"\n"
+        + b"From customer1@example.pl Sun Nov 22 11:00:00 2026\n"
+        + mail(2, sender="customer1@example.pl", in_reply_to=1).replace(b"\r\n", b"\n") + b"\n")
+    maildir = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    maildir.add(mail(3))
+    seen = mailbox.MaildirMessage(mail(4, sender="customer3@example.pl", in_reply_to=3))
+    seen.set_subdir("cur")
+    seen.add_flag("S")
+    maildir.add(seen)
+    eml = archive(tmp_path / "eml", {"5": mail(5)})
+
+    paths = [str(tmp_path / "export.mbox"), str(tmp_path / "Maildir"), str(eml)]
+    call_command("import_mail", "--channel", channel.key, *paths, "--quiet-progress", "--workers=1")
+    first = capsys.readouterr().out
+    call_command("import_mail", "--channel", channel.key, *paths, "--quiet-progress", "--workers=1")
+    again = capsys.readouterr().out
+
+    assert "5 mails in" in first and "5 imported, 0 already imported, 0 skipped" in first
+    assert "0 imported, 5 already imported, 0 skipped" in again
+    by_id = dict(TimelineEntry.objects.values_list("provider_message_id", "ticket_id"))
+    assert by_id["import-2@mail.example.pl"] == by_id["import-1@mail.example.pl"]  # threads inside the mbox
+    assert by_id["import-4@mail.example.pl"] == by_id["import-3@mail.example.pl"]  # and inside the Maildir
+    assert Ticket.objects.count() == 3
+    body = TimelineEntry.objects.get(provider_message_id="import-1@mail.example.pl").text
+    # mbox's ">" before body lines that begin with "From " is gone again; a real ">From" keeps one.
+    assert body.split("\n")[:3] == ["From the mbox: first line starts with From", ">From a quoted line", "And the end"]
+    sources = {e.payload["source"] for e in InboundEvent.objects.all()}
+    assert any(s.startswith(str(tmp_path / "export.mbox") + "#") for s in sources)
+    assert any(s.startswith(str(tmp_path / "Maildir") + ":") for s in sources)
+
+
+def test_the_progress_bar_counts_the_archive_and_ends_full(channel, tmp_path, capsys):
+    import mailbox
+
+    box = mailbox.mbox(tmp_path / "a.mbox")
+    for n in range(1, 8):
+        box.add(mail(n))
+    box.flush()
+    box.close()
+    archive(tmp_path / "eml", {"8": mail(8), "9": b"not a mail\r\n"})
+
+    call_command("import_mail", "--channel", channel.key, str(tmp_path / "a.mbox"), str(tmp_path / "eml"),
+                 "--workers=1", "--batch=4")
+    captured = capsys.readouterr()
+
+    frames = [frame for frame in captured.err.split("\r") if frame.strip()]
+    assert [frame.split("] ")[1].split(" mails")[0] for frame in frames] == [" 44% 4/9", " 89% 8/9", "100% 9/9"]
+    assert frames[0].startswith("[" + "#" * 13 + "-" * 17 + "]")
+    assert frames[-1].strip().startswith("[" + "#" * 30 + "] 100% 9/9 mails, 8 imported, 1 skipped (")
+    assert "9 mails in" in captured.out  # the summary stays on stdout
