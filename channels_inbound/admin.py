@@ -109,6 +109,9 @@ class ChannelAdmin(admin.ModelAdmin):
                              % {"name": name, "value": value})
 
 
+RAW_MAIL_SHOWN = 64 * 1024
+
+
 @admin.register(InboundEvent)
 class InboundEventAdmin(admin.ModelAdmin):
     """Failed and abandoned events are listed here with their error, and can be retried."""
@@ -116,12 +119,33 @@ class InboundEventAdmin(admin.ModelAdmin):
     list_display = ("pk", "channel", "external_id", "status", "attempts", "received_at", "next_attempt_at", "short_error")
     list_filter = ("status", "channel")
     search_fields = ("external_id",)
-    readonly_fields = [f.name for f in InboundEvent._meta.fields]
+    readonly_fields = [*(f.name for f in InboundEvent._meta.fields), "raw_mail"]
     actions = ["retry"]
 
     @admin.display(description=_("last error"))
     def short_error(self, obj) -> str:
         return obj.last_error[:120]
+
+    @admin.display(description=_("raw mail"))
+    def raw_mail(self, obj) -> str:
+        """An email event's mail as it arrived (the headers only for an oversized one), readable,
+        so that an admin can see why a mail could not be parsed."""
+        import base64
+        import binascii
+
+        from django.utils.html import format_html
+
+        payload = obj.payload if isinstance(obj.payload, dict) else {}
+        encoded = payload.get("raw_b64") or payload.get("headers_b64")
+        if not encoded:
+            return "—"
+        try:
+            raw = base64.b64decode(encoded)
+        except (binascii.Error, ValueError, TypeError):
+            return _("(not valid base64)")
+        shown = raw[:RAW_MAIL_SHOWN].decode("utf-8", "replace")
+        more = _(" … (%(size)s bytes in all)") % {"size": len(raw)} if len(raw) > RAW_MAIL_SHOWN else ""
+        return format_html('<pre class="raw-mail" style="white-space:pre-wrap">{}{}</pre>', shown, more)
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from email.utils import make_msgid
 from pathlib import Path
 
@@ -231,3 +232,31 @@ def test_a_new_ticket_is_acknowledged_once_in_the_customers_language_and_never_t
     assert f"#{ticket.number}" in ack.get_body(("plain",)).get_content()
     assert "Dziękujemy" in ack.get_body(("plain",)).get_content()
     assert ticket.first_response_at is None
+
+
+def test_an_unparseable_mail_is_kept_raw_shown_to_admins_counted_and_blocks_nothing(
+    people, mailbox, imap_account, client, django_capture_on_commit_callbacks,
+):
+    garbage = b"this is not a mail at all\r\n<script>alert(1)</script>\r\n"
+    imap_account.append(mail(sender="anna@example.pl", subject="Before", body="First.", message_id="before@poczta.example"))
+    imap_account.append(garbage)
+    imap_account.append(mail(sender="boris@example.ru", subject="After", body="Third.", message_id="after@poczta.example"))
+
+    result = poll(mailbox, django_capture_on_commit_callbacks)
+
+    assert (result["stored"], result["errors"]) == (3, [])
+    assert sorted(Ticket.objects.values_list("subject", flat=True)) == ["After", "Before"]  # the mail behind it too
+    assert set(imap_account.flags()[2]) >= {"\\Seen"}  # stored, so never fetched again
+    bad = InboundEvent.objects.get(status=InboundEvent.Status.DEAD)
+    assert base64.b64decode(bad.payload["raw_b64"]) == garbage
+    assert "unparseable email: no mail headers found" in bad.last_error
+    assert client.get("/healthz").json()["inbound"]["dead"] == 1
+
+    client.force_login(people.admin)
+    listed = client.get("/admin/channels_inbound/inboundevent/", {"status__exact": "dead"}).text
+    shown = client.get(f"/admin/channels_inbound/inboundevent/{bad.pk}/change/").text
+    assert "unparseable email" in listed
+    assert "this is not a mail at all" in shown and "&lt;script&gt;alert(1)&lt;/script&gt;" in shown
+    assert "<script>alert(1)</script>" not in shown
+    client.force_login(people.supervisor)
+    assert client.get(f"/admin/channels_inbound/inboundevent/{bad.pk}/change/").status_code == 302  # admins only
