@@ -54,7 +54,7 @@ class ChannelAdmin(admin.ModelAdmin):
 
     actions = ["test_connection"]
 
-    @admin.action(description=_("Test the mailbox connection"))
+    @admin.action(description=_("Test the connection"))
     def test_connection(self, request, queryset):
         from channels_inbound.services import channel_test_connection
 

@@ -12,6 +12,7 @@ from django.core.management import call_command
 from channels_inbound.models import InboundEvent
 from channels_inbound.services import channel_create
 from channels_inbound.tasks import poll_mailbox
+from tests.ports import free_port
 from tickets.models import Ticket, TimelineEntry
 from tickets.services import ticket_reply, ticket_set_status
 
@@ -193,17 +194,57 @@ def test_an_inline_image_is_shown_from_its_stored_attachment(people, mailbox, im
     assert f'src="/app/attachments/{attachment.public_id}/"' in page
 
 
-def test_test_connection_reports_success_and_a_bad_login_without_the_password(people, imap_account, api_as):
-    good, _ = channel_create(kind="email", name="Good", settings_data={**imap_account.settings(), "imap_password": imap_account.password})
-    bad, _ = channel_create(kind="email", name="Bad", settings_data={**imap_account.settings(), "imap_password": "wrong-Pa55"})
+def test_test_connection_checks_the_mailbox_and_the_smtp_server_and_never_echoes_a_password(
+    people, imap_account, smtp_server, api_as,
+):
+    smtp_server.users["support-user"] = "smtp-Secret-77"
+    smtp = {"smtp_host": smtp_server.host, "smtp_port": smtp_server.port, "smtp_security": "none",
+            "smtp_user": "support-user"}
+    imap = {**imap_account.settings(), "imap_password": imap_account.password}
+    channels = {
+        "good": {**imap, **smtp, "smtp_password": "smtp-Secret-77"},
+        "bad imap": {**imap, "imap_password": "wrong-Pa55", **smtp, "smtp_password": "smtp-Secret-77"},
+        "bad smtp": {**imap, **smtp, "smtp_password": "wrong-Smtp-66"},
+        "smtp down": {**imap, **smtp, "smtp_port": free_port(), "smtp_password": "smtp-Secret-77"},
+        "no way out": imap,
+        "esp": {"address": "support@example.test", "esp": "postmark"},
+    }
     api = api_as(people.admin)
 
-    ok = api.post(f"/api/v1/channels/{good.key}/test/").json()
-    failed = api.post(f"/api/v1/channels/{bad.key}/test/").json()
+    answers = {}
+    for name, settings_data in channels.items():
+        channel, _ = channel_create(kind="email", name=name, settings_data=settings_data)
+        answers[name] = api.post(f"/api/v1/channels/{channel.key}/test/").json()
 
-    assert ok["ok"] is True
-    assert failed["ok"] is False and "wrong-Pa55" not in failed["message"]
-    assert api_as(people.agent_a).post(f"/api/v1/channels/{good.key}/test/").status_code == 403
+    assert {name: answer["ok"] for name, answer in answers.items()} == {
+        "good": True, "bad imap": False, "bad smtp": False, "smtp down": False, "no way out": False, "esp": True}
+    folder = "Incoming: Connected; the folder “INBOX” holds 0 messages."
+    assert answers["good"]["message"] == (
+        f"{folder} Outgoing: Connected to {smtp_server.host}:{smtp_server.port} and logged in.")
+    assert answers["bad imap"]["message"].startswith("Incoming: Login failed for user")
+    assert answers["bad smtp"]["message"].startswith(f"{folder} Outgoing: SMTP authentication failed: 535")
+    assert "Outgoing: Cannot reach the SMTP server" in answers["smtp down"]["message"]
+    assert answers["no way out"]["message"].endswith("replies cannot be sent.")
+    assert answers["esp"]["message"] == ("Incoming: No mailbox to poll: mail arrives through the ESP's inbound "
+                                         "webhook. Outgoing: Replies go out through postmark.")
+    everything = " ".join(answer["message"] for answer in answers.values())
+    for secret in ("wrong-Pa55", "wrong-Smtp-66", "smtp-Secret-77", imap_account.password):
+        assert secret not in everything
+    assert smtp_server.messages == []  # nothing was sent
+    assert api_as(people.agent_a).post(f"/api/v1/channels/{channel.key}/test/").status_code == 403
+
+
+def test_the_admins_test_connection_action_says_what_failed(people, imap_account, client):
+    channel, _ = channel_create(kind="email", name="Skrzynka", settings_data={
+        **imap_account.settings(), "imap_password": "wrong-Pa55"})
+    client.force_login(people.admin)
+
+    response = client.post("/admin/channels_inbound/channel/", {
+        "action": "test_connection", "_selected_action": [channel.pk]}, follow=True)
+
+    text = response.content.decode()
+    assert "Skrzynka: Incoming: Login failed for user" in text
+    assert "wrong-Pa55" not in text
 
 
 def test_a_new_ticket_is_acknowledged_once_in_the_customers_language_and_never_to_an_auto_reply(
