@@ -354,3 +354,50 @@ def test_the_progress_bar_counts_the_archive_and_ends_full(channel, tmp_path, ca
     assert frames[0].startswith("[" + "#" * 13 + "-" * 17 + "]")
     assert frames[-1].strip().startswith("[" + "#" * 30 + "] 100% 9/9 mails, 8 imported, 1 skipped (")
     assert "9 mails in" in captured.out  # the summary stays on stdout
+
+
+# Each corpus mail's outcome on the spine (its parse is asserted in test_parser.py): "message" (an
+# entry on a ticket), "auto-reply" (an entry that is flagged and answered by nobody), "report" (a
+# bounce or delivery report: no entry, no ticket), "dead" (kept raw, given up, in the summary).
+CORPUS_DEAD = {"21-missing-from.eml", "24-almost-no-headers.eml", "46-garbage.eml"}
+CORPUS_REPORTS = {"35-bounce-dsn-rfc822.eml", "36-bounce-postmaster-headers-only.eml", "37-dsn-delayed.eml",
+                  "60-bounce-qmail-plain.eml", "61-bounce-exim-plain.eml", "62-bounce-exim-delay-plain.eml"}
+CORPUS_AUTO = {"27-auto-submitted.eml", "28-x-autoreply.eml", "29-precedence-bulk.eml", "30-out-of-office-subject.eml",
+               "31-automatic-reply-outlook.eml", "32-autoresponse-ru.eml", "33-autoresponse-pl.eml",
+               "34-nieobecnosc-iso-8859-2.eml", "48-mdn-read-receipt.eml"}
+
+
+def test_every_corpus_mail_has_its_outcome_on_the_spine(people, channel, capsys, tmp_path):
+    corpus = Path(__file__).resolve().parents[2] / "fixtures" / "mail"
+    # Most corpus mails share Anna's Message-ID <m1@example.pl>, which would make them one mail
+    # here: each gets its own.
+    for path in corpus.glob("*.eml"):
+        (tmp_path / path.name).write_bytes(re.sub(rb"(?im)^(Message-ID:\s*)<m1@example\.pl>",
+                                                  rb"\1<" + path.stem.encode() + rb"@example.pl>", path.read_bytes()))
+    files = sorted(tmp_path.glob("*.eml"))
+    existing_customers = Customer.objects.count()
+
+    out = run(channel, tmp_path, capsys, "--batch=7")
+
+    outcomes, senders = {}, set()
+    for path in files:
+        event = InboundEvent.objects.get(channel=channel, external_id=email_external_id(path.read_bytes())[:255])
+        entries = list(TimelineEntry.objects.filter(inbound_event=event))
+        if event.status == InboundEvent.Status.DEAD:
+            outcomes[path.name] = "dead"
+            assert base64.b64decode(event.payload["raw_b64"]) == path.read_bytes()  # kept raw
+        elif not entries:
+            outcomes[path.name] = "report"
+        else:
+            [entry] = entries
+            outcomes[path.name] = "auto-reply" if entry.is_auto_reply else "message"
+            senders.add(entry.identity.value)
+    expected = {path.name: "dead" if path.name in CORPUS_DEAD else "report" if path.name in CORPUS_REPORTS
+                else "auto-reply" if path.name in CORPUS_AUTO else "message" for path in files}
+    assert outcomes == expected
+    assert f"{len(files) - len(CORPUS_DEAD)} imported, 0 already imported, {len(CORPUS_DEAD)} skipped" in out
+    # Only senders become customers: the 600 addresses in 38-huge-cc.eml's Cc create nobody.
+    assert Customer.objects.count() - existing_customers == len(senders - {"anna@example.pl", "boris@example.ru"})
+    assert not Identity.objects.filter(value__startswith="person").exists()
+    # Template syntax in a mail is stored as text, never evaluated.
+    assert TimelineEntry.objects.filter(text__contains="{{ request.user.password }} {% load static %}").exists()
