@@ -14,6 +14,7 @@ from channels_inbound.services import channel_create
 from channels_inbound.tasks import poll_mailbox
 from tests.ports import free_port
 from tickets.models import Ticket, TimelineEntry
+from tickets.portal.links import status_url
 from tickets.services import ticket_reply, ticket_set_status
 
 pytestmark = pytest.mark.xdist_group("dovecot")
@@ -272,6 +273,8 @@ def test_a_new_ticket_is_acknowledged_once_in_the_customers_language_and_never_t
     ticket = Ticket.objects.get(customer=people.customer)
     assert f"#{ticket.number}" in ack.get_body(("plain",)).get_content()
     assert "Dziękujemy" in ack.get_body(("plain",)).get_content()
+    assert status_url(ticket).rsplit(":", 2)[0] in ack.get_body(("plain",)).get_content()  # the signed status link
+    assert f"[#{ticket.number}]" in ack["Subject"]
     assert ticket.first_response_at is None
 
 
