@@ -401,3 +401,14 @@ def test_every_corpus_mail_has_its_outcome_on_the_spine(people, channel, capsys,
     assert not Identity.objects.filter(value__startswith="person").exists()
     # Template syntax in a mail is stored as text, never evaluated.
     assert TimelineEntry.objects.filter(text__contains="{{ request.user.password }} {% load static %}").exists()
+
+
+def test_a_mail_over_twice_the_attachment_limit_is_skipped_and_named_in_the_summary(channel, tmp_path, capsys, settings):
+    settings.ATTACHMENT_MAX_BYTES = 1000
+    path = archive(tmp_path / "a", {"1": mail(1), "2": mail(2, attachment=b"\x01" * 3000)})
+
+    out = run(channel, path, capsys)
+
+    assert "2 mails in" in out and "1 imported, 0 already imported, 1 skipped" in out
+    assert "skipped 1: larger than 2000 bytes" in out
+    assert not TimelineEntry.objects.filter(provider_message_id="import-2@mail.example.pl").exists()
