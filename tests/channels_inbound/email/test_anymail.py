@@ -33,6 +33,9 @@ from tests.tickets.test_services import listen, receive
 from tickets.models import Ticket, TimelineEntry
 
 SIGNING_KEY = "key-mailgun-signing-0123456789abcdef"
+PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PNG_BYTES = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"
+             b"\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82")
 BASIC = "anymail-user:Anymail-Pass-42"
 pytestmark = pytest.mark.filterwarnings("ignore::anymail.exceptions.AnymailNotSupportedWarning")
 
@@ -141,6 +144,35 @@ def test_given_a_recipient_no_channel_serves_or_an_inactive_channel_then_the_esp
     assert list(InboundEvent.objects.values_list("external_id", flat=True)) == ["msgid:<second@x>"]
 
 
+def test_given_a_signed_mailgun_fully_parsed_post_with_an_attachment_then_the_mail_lands_with_it(
+    people, channel, anymail_settings, client, django_capture_on_commit_callbacks,
+):
+    """A route with forward("https://.../anymail/mailgun/inbound/"): Mailgun posts the parsed fields,
+    the headers as JSON and each attachment as a file; anymail rebuilds the mail from them."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    headers = [["Received", "by luna.mailgun.net with SMTP mgrt 8734663311733"],
+               ["From", "Anna Kowalska <anna@example.pl>"], ["To", "support@help.example"],
+               ["Subject", "Zwrot towaru"], ["Message-Id", "<mg-parsed-1@mail.example.pl>"],
+               ["Date", "Sun, 22 Nov 2026 10:00:00 +0000"], ["Mime-Version", "1.0"],
+               ["X-Mailgun-Sflag", "No"], ["X-Mailgun-Sscore", "0.1"]]
+    form = {"recipient": "support@help.example", "sender": "anna@example.pl", "from": "Anna Kowalska <anna@example.pl>",
+            "subject": "Zwrot towaru", "body-plain": "Proszę o zwrot.\n\n> cytat", "stripped-text": "Proszę o zwrot.",
+            "body-html": "<p>Proszę o <b>zwrot</b>.</p>", "message-headers": json.dumps(headers),
+            "attachment-count": "1", "content-id-map": "{}",
+            "attachment-1": SimpleUploadedFile("paragon.pdf", PDF_BYTES, content_type="application/pdf"),
+            **mailgun_signature()}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/anymail/mailgun/inbound/", form, **basic_auth())
+
+    assert response.status_code == 200
+    entry = Ticket.objects.get(customer=people.customer).entries.get()
+    assert (entry.ticket.subject, entry.provider_message_id) == ("Zwrot towaru", "mg-parsed-1@mail.example.pl")
+    assert entry.text.startswith("Proszę o zwrot.")
+    assert [(a.filename, a.content_type) for a in entry.attachments.all()] == [("paragon.pdf", "application/pdf")]
+
+
 # --- inbound: Postmark (basic auth) -------------------------------------------------------------
 
 def postmark_inbound(mime: str) -> dict:
@@ -173,6 +205,30 @@ def test_given_a_postmark_inbound_post_with_basic_auth_then_it_is_stored_once_an
     event = InboundEvent.objects.get()
     assert (event.external_id, event.payload["esp"]) == ("msgid:<pm-1@mail.example.pl>", "Postmark")
     assert Ticket.objects.get().customer == people.customer
+
+
+def test_given_a_postmark_inbound_post_without_the_raw_email_then_the_mail_is_rebuilt_with_its_attachment(
+    people, channel, anymail_settings, client, django_capture_on_commit_callbacks,
+):
+    """Postmark's default inbound JSON (raw content off): anymail rebuilds the mail from its parts."""
+    payload = postmark_inbound("")
+    del payload["RawEmail"]
+    payload.update(
+        Subject="Reklamacja", TextBody="Ekspres nie grzeje.", HtmlBody="<p>Ekspres nie grzeje.</p>",
+        Headers=[*payload["Headers"], {"Name": "Message-ID", "Value": "<pm-parts-1@mail.example.pl>"}],
+        Attachments=[{"Name": "zdjęcie.png", "ContentType": "image/png", "ContentLength": len(PNG_BYTES),
+                      "ContentID": "", "Content": base64.b64encode(PNG_BYTES).decode()}],
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/anymail/postmark/inbound/", json.dumps(payload), content_type="application/json",
+                               **basic_auth())
+
+    assert response.status_code == 200
+    entry = Ticket.objects.get(customer=people.customer).entries.get()
+    assert entry.ticket.subject == "Reklamacja"
+    assert entry.text.strip() == "Ekspres nie grzeje."
+    assert [(a.filename, a.content_type) for a in entry.attachments.all()] == [("zdjęcie.png", "image/png")]
 
 
 @pytest.mark.parametrize("auth", [{}, basic_auth("anymail-user:wrong")], ids=["missing", "wrong"])
