@@ -56,11 +56,39 @@ class ChannelAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Test the connection"))
     def test_connection(self, request, queryset):
+        for channel in queryset:
+            self._report_connection(request, channel)
+
+    def _report_connection(self, request, channel: Channel) -> None:
         from channels_inbound.services import channel_test_connection
 
-        for channel in queryset:
-            ok, message = channel_test_connection(channel=channel)
-            self.message_user(request, f"{channel.name}: {message}", messages.SUCCESS if ok else messages.ERROR)
+        ok, message = channel_test_connection(channel=channel)
+        self.message_user(request, f"{channel.name}: {message}", messages.SUCCESS if ok else messages.ERROR)
+
+    def get_urls(self):
+        from django.urls import path
+
+        return [
+            path("<int:object_id>/test-connection/", self.admin_site.admin_view(self.test_connection_view),
+                 name="channels_inbound_channel_test_connection"),
+            *super().get_urls(),
+        ]
+
+    def test_connection_view(self, request, object_id: int):
+        """The "Test the connection" button on a channel's page (templates/admin/channels_inbound/
+        channel/change_form.html): the same check as the list's action, then back to the page."""
+        from django.core.exceptions import PermissionDenied
+        from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+        from django.shortcuts import get_object_or_404
+        from django.urls import reverse
+
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        channel = get_object_or_404(Channel, pk=object_id)
+        if not self.has_change_permission(request, channel):
+            raise PermissionDenied
+        self._report_connection(request, channel)
+        return HttpResponseRedirect(reverse("admin:channels_inbound_channel_change", args=[channel.pk]))
 
     @admin.display(description=_("available settings"))
     def settings_reference(self, obj) -> str:

@@ -304,3 +304,20 @@ def test_an_unparseable_mail_is_kept_raw_shown_to_admins_counted_and_blocks_noth
     assert "<script>alert(1)</script>" not in shown
     client.force_login(people.supervisor)
     assert client.get(f"/admin/channels_inbound/inboundevent/{bad.pk}/change/").status_code == 302  # admins only
+
+
+def test_the_channel_page_has_a_test_connection_button_that_says_what_failed(people, imap_account, client):
+    channel, _ = channel_create(kind="email", name="Skrzynka", settings_data={
+        **imap_account.settings(), "imap_password": "wrong-Pa55"})
+    page = f"/admin/channels_inbound/channel/{channel.pk}/change/"
+    button = f"/admin/channels_inbound/channel/{channel.pk}/test-connection/"
+    client.force_login(people.admin)
+
+    assert f'action="{button}"' in client.get(page).text
+    answer = client.post(button, follow=True)
+
+    assert answer.redirect_chain == [(page, 302)]
+    assert "Skrzynka: Incoming: Login failed for user" in answer.text and "wrong-Pa55" not in answer.text
+    assert client.get(button).status_code == 405
+    client.force_login(people.supervisor)
+    assert client.post(button).status_code == 302 and "/admin/login/" in client.post(button)["Location"]
