@@ -88,12 +88,6 @@ def channel_update(*, channel: Channel, name: str | None = None, settings_data: 
 
 def channel_test_connection(*, channel: Channel) -> tuple[bool, str]:
     """Check that a channel can reach its provider; a readable answer that never echoes secrets."""
-    if channel.kind == Channel.Kind.EMAIL:
-        from channels_inbound.email.imap import mailbox_test_connection
-
-        if not (channel.settings or {}).get("imap_host"):
-            return True, _("No mailbox to poll: mail arrives through the ESP's inbound webhook.")
-        return mailbox_test_connection(settings_data=channel.settings, password=channel.secret("imap_password"))
     if channel.kind in (Channel.Kind.SMS, Channel.Kind.WHATSAPP, Channel.Kind.VOICE):
         from channels_inbound.twilio.messaging import connection_test
 

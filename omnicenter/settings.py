@@ -11,6 +11,7 @@ Setting only one of the two URLs is a configuration error, not a silent half-mod
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -315,16 +316,26 @@ MAILERS = {
 }
 DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", "Omnicenter <noreply@localhost>")
 # anymail's webhooks under /anymail/ (channels_inbound/email/anymail_hooks.py): the shared basic-auth
-# secret for every ESP, plus the ESPs that sign their webhooks. Postmark and SendGrid rely on basic
-# auth alone; Amazon SES (SNS) needs boto3 (django-anymail[amazon-ses]) and basic auth.
+# secret for every ESP, plus the ESPs that sign their webhooks (Mailgun's HMAC, SendGrid's signed
+# event webhook). Postmark and SendGrid's inbound parse rely on basic auth alone; Amazon SES (SNS)
+# needs boto3 (django-anymail[amazon-ses]) and basic auth, and SNS's signature is checked too.
 ANYMAIL = {
     name: value
     for name, value in {
         "WEBHOOK_SECRET": env.string("ANYMAIL_WEBHOOK_SECRET"),
         "MAILGUN_WEBHOOK_SIGNING_KEY": env.string("MAILGUN_WEBHOOK_SIGNING_KEY"),
+        "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY": env.string("SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY"),
     }.items()
     if value
 }
+# An insecure anymail configuration stops every process at start rather than warning: without the
+# secret the webhooks are not served at all (omnicenter/urls.py), a malformed one is refused here,
+# and anymail's "insecure webhook" warning is raised as an error (channels_inbound/apps.py).
+if "WEBHOOK_SECRET" in ANYMAIL and not re.fullmatch(r"[^:\s]+:\S+", ANYMAIL["WEBHOOK_SECRET"]):
+    raise ImproperlyConfigured(
+        "ANYMAIL_WEBHOOK_SECRET must be 'user:password' (the HTTP basic auth of the ESP webhooks), "
+        "without spaces and with a non-empty user and password."
+    )
 # Amazon SES posts through SNS, whose signature channels_inbound/email/sns.py checks: the signing
 # certificate must come from an SNS host, and the topic, when this list is set, must be one of these.
 AMAZON_SNS_CERT_URL_RE = r"https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[^?#]+\.pem"
