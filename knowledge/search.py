@@ -200,21 +200,16 @@ def _search_fallback(translations: QuerySet[Translation], q: str, any_word: bool
 
 
 def snippets(translations: list[Translation], *, q: str, language: str) -> dict[int, str]:
-    """Highlighted excerpts of the body for these (already fetched) translations, by id."""
-    q = clean_query(q)
+    """Highlighted excerpts of the body for these (already fetched) translations, by id: one
+    ``headline`` statement on PostgreSQL; the plain excerpt (``snippet``) elsewhere, or when the
+    query has no word to highlight ("?!")."""
     if not translations:
         return {}
-    if not q:
-        return {t.pk: escape(_shorten(t.body_text)) for t in translations}
-    if is_postgres():
-        tsq, params = _tsquery(language, q)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id, ts_headline(%s::regconfig, body_text, {tsq}, %s) FROM knowledge_translation WHERE id = ANY(%s)",  # noqa: S608
-                [search_config(language), *params, HEADLINE_OPTIONS, [t.pk for t in translations]],
-            )
-            return {pk: _marked(text) for pk, text in cursor.fetchall()}
-    return {t.pk: _fallback_snippet(t.body_text, q) for t in translations}
+    expression = headline(q=q, language=language)
+    if expression is None:
+        return {t.pk: snippet(t.body_text, q=q) for t in translations}
+    found = Translation.objects.filter(pk__in=[t.pk for t in translations]).annotate(headline_text=expression)
+    return {pk: snippet("", q=q, headline_text=text) for pk, text in found.values_list("pk", "headline_text")}
 
 
 def translation_ids(articles: QuerySet[Article], *, q: str, language: str) -> list[int]:

@@ -71,6 +71,17 @@ def test_snippets_highlight_matches_and_escape_the_text():
     assert "<script>" not in marks[translation.pk]
 
 
+@pytest.mark.parametrize("language", ["en", "ru", "pl"])
+@pytest.mark.parametrize("q", ["?!", "'", "w i", "z"])
+def test_snippets_of_a_query_without_words_or_of_short_words_only_never_fail(language, q):
+    # Polish once built an empty tsquery for "?!" and ts_headline(…, , …) was an SQL syntax error.
+    article = ArticleFactory(slug="x", language=language, title="Zwrot", body="Możesz zwrócić towar w ciągu 14 dni.")
+    translation = article.translations.get()
+    marks = search.snippets([translation], q=q, language=language)
+    assert list(marks) == [translation.pk]
+    assert "towar" in marks[translation.pk]
+
+
 def test_suggestions_from_a_whole_message_match_any_of_its_words(russian):
     message = "Здравствуйте! Подскажите, пожалуйста, где мой заказ? Жду уже неделю."
     assert titles(message, "ru", any_word=True)[0] == "Как отследить заказ"
