@@ -36,6 +36,22 @@ def test_name_matches_rank_above_description_matches(catalog):
     assert skus(search.search_product_ids("cable")) == ["CBL-7"]
 
 
+def test_a_product_found_in_two_languages_does_not_outrank_a_better_match_in_one():
+    # Both are named "router"; the hub's description says it twice more. The kit is named so in
+    # English and in Polish, which once added up to twice the score (a sum over languages).
+    kit = ProductFactory(sku="A-KIT", name="Router kit", name__description="Cables and a stand.")
+    ProductText.objects.create(product=kit, language="pl", name="Router zestaw", description="Kable i stojak.")
+    ProductFactory(sku="B-HUB", name="Router hub", name__description="A router for the router cupboard.")
+    search.search_words_rebuild()
+
+    assert skus(search.search_product_ids("router")) == ["B-HUB", "A-KIT"]
+
+
+def test_descriptions_fill_the_page_only_after_the_names(catalog):
+    assert skus(search.search_product_ids("router", limit=1)) == ["RTR-100"]
+    assert skus(search.search_product_ids("router", limit=2)) == ["RTR-100", "CBL-7"]
+
+
 def test_russian_stemming_finds_inflected_forms(catalog):
     for query in ("маршрутизатор", "маршрутизаторы", "маршрутизатора", "маршрутизаторов"):
         assert skus(search.search_product_ids(query))[0] == "RTR-100", query
