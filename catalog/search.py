@@ -8,14 +8,16 @@ PostgreSQL, one statement in two steps:
    ``маршрутизтор`` → ``маршрутизатор``). The vocabulary is small, so this is fast whatever the
    size of the catalog, where trigram matching over every name was not (see docs/catalog.md).
 2. Full-text search per translation with the text-search configuration of its language:
-   ``english`` and ``russian`` stem; Polish, which PostgreSQL cannot stem, uses ``simple`` (the
-   word correction above then brings inflected Polish forms to a catalog word). Both the query and
+   ``english`` and ``russian`` stem; Polish, which PostgreSQL cannot stem, uses the knowledge
+   base's ``polish_unaccent`` (lowercase, no diacritics: ``sluchawki`` finds ``słuchawki``; the
+   word correction above brings inflected Polish forms to a catalog word). Both the query and
    its corrected form are searched. Names weigh more than descriptions (weights A and B). SKUs
    match exactly or by prefix (case-insensitive), and SKU-like queries (one word with a digit)
    also by trigram similarity.
 
 The tsvector is a stored generated column of ``catalog_producttext`` that exists on PostgreSQL only
-(migration ``0002_catalog_search``), with one partial GIN index per language.
+(migrations ``0002_catalog_search``, ``0005_catalog_polish_unaccent``), with one partial GIN index
+per language.
 
 SQLite (the embedded mode): a simpler scan scored in Python, with difflib for typos. It reads every
 active product text, which is fine for a demo catalog and not meant for a large one.
@@ -30,6 +32,7 @@ from collections.abc import Iterable
 from django.db import connection
 
 from catalog.models import Product, ProductText, SearchWord
+from knowledge.languages import SEARCH_CONFIGS
 
 # At most this many ranked hits are returned (and paginated); agents refine the query instead.
 MAX_HITS = 200
@@ -37,7 +40,9 @@ MAX_QUERY_LENGTH = 200
 MAX_QUERY_WORDS = 8
 CANDIDATES = 500  # rows read per language and branch (names, names and descriptions)
 
-FTS_CONFIGS = {"en": "english", "ru": "russian", "pl": "simple"}
+# The knowledge base's configurations (Polish: ``polish_unaccent``, migration 0005). A change here
+# needs a migration: the generated column and the name indexes hold these names.
+FTS_CONFIGS = dict(SEARCH_CONFIGS)
 
 # A swapped pair of letters ("ruoter") leaves only ~0.27 trigram similarity to the intended word
 # ("router"), below pg_trgm's default 0.3; the closest catalog word still wins from 0.2 on. The

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from catalog import search
-from catalog.models import Product, ProductText
+from catalog.models import Product, ProductText, SearchWord
 from tests.catalog.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +65,7 @@ def test_english_stemming(catalog):
     assert skus(search.search_product_ids("networks"))[:2] == ["CBL-7", "RTR-100"]
 
 
-def test_polish_uses_simple_words_and_trigrams(catalog):
+def test_polish_words_and_inflections_through_the_typo_vocabulary(catalog):
     assert skus(search.search_product_ids("bezprzewodowy")) == ["RTR-100"]
     assert skus(search.search_product_ids("sieciowe")) == ["CBL-7"]  # inflected: trigram similarity on the name
 
@@ -113,8 +114,25 @@ def test_typos_are_corrected_against_the_catalogs_words(catalog):
 def test_the_migration_indexes_the_expression_search_uses():
     import importlib
 
-    migration = importlib.import_module("catalog.migrations.0002_catalog_search")
+    migration = importlib.import_module("catalog.migrations.0005_catalog_polish_unaccent")
     assert search.generated_column_sql() == migration.VECTOR
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE 'catalog_text_name_fts_%%'")
+        definitions = dict(cursor.fetchall())
+    for language, config in search.FTS_CONFIGS.items():
+        assert f"to_tsvector('{config}'::regconfig" in definitions[f"catalog_text_name_fts_{language}"]
+
+
+def test_polish_is_searched_without_diacritics_as_in_the_knowledge_base():
+    headphones = ProductFactory(sku="HP-1", name="Headphones")
+    ProductText.objects.create(product=headphones, language="pl", name="Słuchawki bezprzewodowe",
+                               description="Dźwięk przestrzenny, ładowanie przez USB.")
+    SearchWord.objects.all().delete()  # no vocabulary: the configuration alone must bridge ł/l, ź/z
+
+    assert search.FTS_CONFIGS["pl"] == "polish_unaccent"
+    assert skus(search.search_product_ids("sluchawki")) == ["HP-1"]
+    assert skus(search.search_product_ids("ladowanie")) == ["HP-1"]  # a description word
+    assert skus(search.search_product_ids("Dzwiek")) == ["HP-1"]
 
 
 def test_the_sqlite_mode_scan_finds_names_skus_and_typos(catalog):
