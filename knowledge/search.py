@@ -19,7 +19,7 @@ from django.db.models import BooleanField, Case, FloatField, Q, QuerySet, Value,
 from django.db.models.expressions import RawSQL
 from django.utils.html import escape
 
-from knowledge.languages import search_config
+from knowledge.languages import SEARCH_CONFIGS, search_config
 from knowledge.models import Article, Translation
 
 START, STOP = "\x02", "\x03"
@@ -35,22 +35,25 @@ def is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
+# A translation's configuration in SQL, from knowledge.languages (constants, never user input).
+_CONFIG_CASE = "CASE t.language {} ELSE 'simple'::regconfig END".format(
+    " ".join(f"WHEN '{language}' THEN '{config}'::regconfig" for language, config in SEARCH_CONFIGS.items()))
+
+
 def index_translations(ids: list[int]) -> None:
     """Write the search entry of these translations (PostgreSQL only; a no-op elsewhere)."""
     if not ids or not is_postgres():
         return
     with connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             INSERT INTO knowledge_searchentry AS e (translation_id, article_id, language, search_title, title_vector, search_vector)
             SELECT t.id, t.article_id, t.language, t.search_title, to_tsvector(c.cfg, t.title),
                 setweight(to_tsvector(c.cfg, t.title), 'A')
                 || setweight(to_tsvector(c.cfg, coalesce(tags.names, '') || ' ' || t.short_text), 'B')
                 || setweight(to_tsvector(c.cfg, t.body_text), 'C')
             FROM knowledge_translation t
-            CROSS JOIN LATERAL (SELECT CASE t.language WHEN 'en' THEN 'english'::regconfig
-                         WHEN 'ru' THEN 'russian'::regconfig WHEN 'pl' THEN 'polish_unaccent'::regconfig
-                         ELSE 'simple'::regconfig END AS cfg) AS c
+            CROSS JOIN LATERAL (SELECT {_CONFIG_CASE} AS cfg) AS c
             LEFT JOIN LATERAL (
                 SELECT string_agg(g.name, ' ') AS names FROM knowledge_article_tags at
                 JOIN knowledge_tag g ON g.id = at.tag_id WHERE at.article_id = t.article_id
@@ -59,7 +62,7 @@ def index_translations(ids: list[int]) -> None:
             ON CONFLICT (translation_id) DO UPDATE SET article_id = EXCLUDED.article_id, language = EXCLUDED.language,
                 search_title = EXCLUDED.search_title, title_vector = EXCLUDED.title_vector,
                 search_vector = EXCLUDED.search_vector
-            """,
+            """,  # noqa: S608 (constants of knowledge.languages only)
             [list(ids)],
         )
 
