@@ -25,7 +25,7 @@ from knowledge import search, selectors
 from knowledge.languages import CHANNELS, kb_languages
 from knowledge.models import Article, Translation
 from knowledge.variants import serve, variant_kind
-from omnicenter.pagination import Pagination
+from omnicenter.pagination import SearchPagination
 
 
 class ReadOnly(permissions.BasePermission):
@@ -174,18 +174,11 @@ KB_PARAMETERS = [
 ]
 
 
-class ArticlePagination(Pagination):
-    # Bots and channels read the best few answers, and the help center shows 20 a page. Each item
-    # of a search costs a highlighted snippet (ts_headline re-reads its body): 20 rather than the
-    # project's 50 by default; `?page_size=` still goes up to 200 (docs/api.md).
-    page_size = 20
-
-
 class ArticleViewSet(viewsets.GenericViewSet):
     """Knowledge-base articles, in the translation and channel variant asked for."""
 
     permission_classes = [ReadOnly]
-    pagination_class = ArticlePagination
+    pagination_class = SearchPagination
     serializer_class = ArticleOutSerializer
     lookup_value_regex = r"[a-z0-9-]+"
     lookup_field = "slug"

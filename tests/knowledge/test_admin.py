@@ -215,3 +215,22 @@ def test_csv_export_neutralizes_spreadsheet_formulas(admin):
     row = next(r for r in csv.DictReader(io.StringIO(response.content.decode())) if r["slug"] == "formula")
     assert row["title"] == "'=HYPERLINK(\"http://evil\")"
     assert row["body"] == "'+1+2" and row["short_text"] == "'@SUM(A1)" and row["tags"] == "'-tag"
+
+
+@pytest.mark.parametrize(("name", "content", "error"), [
+    ("articles.txt", b"x", "Upload a .csv or .json file."),
+    ("articles.csv", "slug,language\nß,en\n".encode("latin-1"), "The file is not UTF-8 text."),
+    ("articles.csv", b"x" * (20 * 1024 * 1024 + 1), "The file is larger than 20 MB."),
+])
+def test_unreadable_uploads_are_refused_and_nothing_is_imported(admin, name, content, error):
+    response = admin.post("/app/admin/kb/transfer/", {"file": SimpleUploadedFile(name, content), "dry_run": ""})
+    assert error in response.content.decode()
+    assert not Article.objects.exists()
+
+
+def test_exports_are_named_downloads_and_other_formats_are_404(admin, article):
+    response = admin.get("/app/admin/kb/export.csv")
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="articles-') and response["Content-Disposition"].endswith('.csv"')
+    assert admin.get("/app/admin/kb/export.json")["Content-Type"] == "application/json; charset=utf-8"
+    assert admin.get("/app/admin/kb/export.xml").status_code == 404
