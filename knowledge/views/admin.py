@@ -141,8 +141,11 @@ def article_edit(request, article_id: int, lang: str | None = None):
 @require_POST
 @admin_required
 def preview(request):
-    """The sanitized HTML of the Markdown being typed (htmx swaps it into the preview box)."""
-    text = request.POST.get("body") or request.POST.get("rich_body") or ""
+    """The sanitized HTML of the Markdown being typed (htmx swaps it into the preview box). htmx
+    posts the whole form from either textarea, so the field is the one htmx names as the trigger
+    (``HX-Trigger-Name``): the main body unless it is the rich body."""
+    field = "rich_body" if request.headers.get("HX-Trigger-Name") == "rich_body" else "body"
+    text = request.POST.get(field) or ""
     html = markdown_to_html(text[:200_000])
     return HttpResponse(html or f'<p class="hint">{_("Nothing to preview.")}</p>')
 

@@ -36,6 +36,10 @@ def test_admin_publishes_help_center_shows_agent_inserts(asgi_server, people, pa
     page.goto(f"/app/admin/kb/{article.pk}/")
     page.get_by_label("Main body (Markdown) (EN)").fill("Send it back **within 30 days** with the receipt.")
     expect(page.locator("#preview-body strong")).to_have_text("within 30 days")  # server-rendered live preview
+    page.get_by_label("Rich body for email, portal and help center (Markdown; empty: the main body) (EN)").fill("## Returns by post")
+    expect(page.locator("#preview-rich_body h2")).to_have_text("Returns by post")  # its own preview, not the main body's
+    expect(page.locator("#preview-body strong")).to_have_text("within 30 days")
+    page.get_by_label("Rich body for email, portal and help center (Markdown; empty: the main body) (EN)").fill("")
     page.get_by_label("Short text for SMS, WhatsApp and chat (empty: the main body) (EN)").fill("Return within 30 days: reply RETURN.")
     page.get_by_role("button", name="Save and publish").click()
     expect(page.locator(".messages")).to_contain_text("Saved as version 2")

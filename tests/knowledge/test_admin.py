@@ -111,6 +111,14 @@ def test_preview_renders_sanitized_markdown(admin):
     assert "<h1>Title</h1>" in html and "<strong>bold</strong>" in html and "<script>" not in html
 
 
+def test_preview_of_the_rich_body_shows_the_rich_body_though_htmx_posts_the_whole_form(admin):
+    form = {"body": "Main **text**", "rich_body": "## Rich heading"}
+    rich = admin.post("/app/admin/kb/preview/", form, HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER_NAME="rich_body")
+    main = admin.post("/app/admin/kb/preview/", form, HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER_NAME="body")
+    assert "<h2>Rich heading</h2>" in rich.content.decode() and "Main" not in rich.content.decode()
+    assert "<strong>text</strong>" in main.content.decode() and "Rich" not in main.content.decode()
+
+
 def test_restore_from_the_versions_screen(admin, article):
     admin.post(f"/app/admin/kb/{article.pk}/", form_data())
     admin.post(f"/app/admin/kb/{article.pk}/versions/1/restore/")
