@@ -9,9 +9,9 @@ import json
 from collections import deque
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from omnicenter import events, roles
+from omnicenter.consumers import JsonConsumer
 
 UNAUTHORIZED = 4401
 RECENT_EVENTS = 256  # remembered per socket to drop the copies that arrive through other groups
@@ -84,7 +84,7 @@ def _presence_touch(user_id: int) -> None:
 TYPING_MIN_INTERVAL = 1.0  # seconds
 
 
-class AgentConsumer(AsyncJsonWebsocketConsumer):
+class AgentConsumer(JsonConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         session = self.scope.get("session")
