@@ -362,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracemalloc", action="store_true",
                         help="memory only, with the server under tracemalloc: where the bytes per idle socket go "
                              "(the RSS figure of such a run includes tracing's own cost)")
+    parser.add_argument("--ws-deflate", action="store_true",
+                        help="let uvicorn negotiate per-message deflate (not deployed: about 50 KB per socket)")
     parser.add_argument("--json", type=Path, default=RESULTS, help=f"results file (default {RESULTS})")
     args = parser.parse_args(argv)
     common.stop_on_sigterm()
@@ -400,7 +402,9 @@ def main(argv: list[str] | None = None) -> int:
             launcher = [common.PYTHON, str(common.BENCH_DIR / "traced_server.py")]
         server = common.start_service(stack, "omnicenter-uvicorn", [
             *launcher, "omnicenter.asgi:application", "--host", common.HOST, "--port", str(port),
-            "--log-level", "warning", "--no-access-log", "--ws", args.ws], env=env, log_dir=LOG_DIR)
+            "--log-level", "warning", "--no-access-log", "--ws", args.ws,
+            # As deployed (run_production's WS_OPTIONS, docker-compose.yml), unless --ws-deflate.
+            "--ws-per-message-deflate", "true" if args.ws_deflate else "false"], env=env, log_dir=LOG_DIR)
         base = f"http://{common.HOST}:{port}"
         common.wait_http(base + "/healthz", service=server)
         results.update(common.run_async(scenario(args, base, key, cookies, server.process.pid, tickets_of)))
