@@ -89,7 +89,10 @@ class AgentConsumer(JsonConsumer):
         user = self.scope.get("user")
         session = self.scope.get("session")
         self.joined: list[str] = []
-        self.recent_events: deque[str] = deque(maxlen=RECENT_EVENTS)
+        # The keys of the last RECENT_EVENTS events, in order (to forget the oldest) and as a set
+        # (to look one up without comparing it with all of them: two per event on a busy inbox).
+        self.recent_events: deque[str] = deque()
+        self.recent_keys: set[str] = set()
         if user is None or not user.is_authenticated or session is None or not session.session_key:
             await self.close(code=UNAUTHORIZED)
             return
@@ -195,9 +198,12 @@ class AgentConsumer(JsonConsumer):
         # An event is sent to each of its groups, and a socket in several of them (team, agent,
         # supervisors) gets one copy per group: forward it once.
         key = json.dumps(event, sort_keys=True)
-        if key in self.recent_events:
+        if key in self.recent_keys:
             return
+        if len(self.recent_events) >= RECENT_EVENTS:
+            self.recent_keys.discard(self.recent_events.popleft())
         self.recent_events.append(key)
+        self.recent_keys.add(key)
         await self.send_json(event)
 
     async def oc_session_closed(self, message: dict) -> None:

@@ -151,9 +151,8 @@ class WidgetConsumer(JsonConsumer):
         await self.send_json(await _welcome(self.channel_row, visitor, after))
 
     def _rate_ok(self) -> bool:
-        return services.rate_allow(f"v:{self.group}", settings.WEBCHAT_RATE_VISITOR) and services.rate_allow(
-            f"ip:{_client_ip(self.scope)}", settings.WEBCHAT_RATE_IP
-        )
+        return services.rate_allow_all([(f"v:{self.group}", settings.WEBCHAT_RATE_VISITOR),
+                                        (f"ip:{_client_ip(self.scope)}", settings.WEBCHAT_RATE_IP)])
 
     async def _post(self, content: dict, call) -> None:
         ref = content.get("id") if isinstance(content.get("id"), str) else ""
