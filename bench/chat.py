@@ -371,6 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     env = common.production_env(db_name=DB_NAME, var_dir=var_dir, extra={
         # The benchmark is one address sending on purpose: the abuse limits would be what it measures.
         "WEBCHAT_RATE_SESSIONS_IP": "1000000", "WEBCHAT_RATE_IP": "1000000", "WEBCHAT_RATE_VISITOR": "1000000",
+        # As the websocket process is deployed (run_production.process_environment, docker-compose):
+        # a new PostgreSQL connection for each database call of a consumer.
+        "DB_CONN_MAX_AGE": os.environ.get("DB_CONN_MAX_AGE", "0"),
     })
     results: dict = {"machine": common.machine_info(), "args": {k: str(v) for k, v in vars(args).items()}}
     common.log(f"machine: {results['machine']['nproc']} cores, load average {results['machine']['load_average']}")
