@@ -170,10 +170,22 @@ else:
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
-    # channels_redis defaults (capacity 100, pool 100) dropped half of a 200-message burst and
-    # failed websocket handshakes in a 200-connect storm on these machines, so size them here.
+    # channels_redis's pub/sub layer: one PUBLISH per group send, fanned out inside each server
+    # process. The core layer queues one copy per socket and pays three Redis round trips to
+    # deliver each: a web chat message reaches 20 agent sockets through two groups each, and at
+    # 100 messages/s agents saw it 3.9 s late (p50) against 32 ms with this layer
+    # (docs/performance.md, web chat). Live events are hints either way (clients catch up).
     CHANNEL_LAYERS = {
         "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}], "prefix": "oc-ws"},
+        }
+    }
+    # CHANNEL_LAYER=core: the queued layer instead. Its defaults (capacity 100, pool 100) dropped
+    # half of a 200-message burst and failed websocket handshakes in a 200-connect storm on these
+    # machines, so it is sized here.
+    if env.string("CHANNEL_LAYER", "pubsub") == "core":
+        CHANNEL_LAYERS["default"] = {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [
@@ -191,14 +203,6 @@ else:
                 "group_expiry": 86400,
                 "prefix": "oc-ws",
             },
-        }
-    }
-    # CHANNEL_LAYER=pubsub: channels_redis's pub/sub layer, one PUBLISH per group send fanned out
-    # inside each server process, instead of one queued copy per socket (docs/performance.md).
-    if env.string("CHANNEL_LAYER", "core") == "pubsub":
-        CHANNEL_LAYERS["default"] = {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}], "prefix": "oc-ws"},
         }
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"

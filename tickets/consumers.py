@@ -9,9 +9,9 @@ import json
 from collections import deque
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from omnicenter import events, roles
+from omnicenter.consumers import JsonConsumer
 
 UNAUTHORIZED = 4401
 RECENT_EVENTS = 256  # remembered per socket to drop the copies that arrive through other groups
@@ -84,12 +84,15 @@ def _presence_touch(user_id: int) -> None:
 TYPING_MIN_INTERVAL = 1.0  # seconds
 
 
-class AgentConsumer(AsyncJsonWebsocketConsumer):
+class AgentConsumer(JsonConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         session = self.scope.get("session")
         self.joined: list[str] = []
-        self.recent_events: deque[str] = deque(maxlen=RECENT_EVENTS)
+        # The keys of the last RECENT_EVENTS events, in order (to forget the oldest) and as a set
+        # (to look one up without comparing it with all of them: two per event on a busy inbox).
+        self.recent_events: deque[str] = deque()
+        self.recent_keys: set[str] = set()
         if user is None or not user.is_authenticated or session is None or not session.session_key:
             await self.close(code=UNAUTHORIZED)
             return
@@ -195,9 +198,12 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         # An event is sent to each of its groups, and a socket in several of them (team, agent,
         # supervisors) gets one copy per group: forward it once.
         key = json.dumps(event, sort_keys=True)
-        if key in self.recent_events:
+        if key in self.recent_keys:
             return
+        if len(self.recent_events) >= RECENT_EVENTS:
+            self.recent_keys.discard(self.recent_events.popleft())
         self.recent_events.append(key)
+        self.recent_keys.add(key)
         await self.send_json(event)
 
     async def oc_session_closed(self, message: dict) -> None:

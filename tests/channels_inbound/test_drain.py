@@ -255,22 +255,15 @@ def test_a_batch_reaches_each_socket_once_per_event(asgi_server, people, api_cha
 
 
 def test_batched_events_keep_each_ticket_once_at_its_latest_version(own_channel_layer):
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
     from omnicenter import events
+    from tests.layers import Listener
 
-    layer = get_channel_layer()
-    name = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)("team.424242", name)
-    try:
+    with Listener("team.424242") as listener:
         with events.batched():
             for version in (1, 2, 3):
                 events.send_now(["team.424242"], {"type": "oc.event", "event": {"type": "timeline.appended", "ticket": 7, "version": version}})
             events.send_now(["team.424242"], {"type": "oc.event", "event": {"type": "ticket.created", "ticket": 8, "version": 1}})
-        received = async_to_sync(layer.receive)(name)
-    finally:
-        async_to_sync(layer.group_discard)("team.424242", name)
+        received = listener.receive()
 
     # Without the batch, the first message would have been version 1 of ticket 7 alone.
     assert received == {"type": "oc.events", "events": [
