@@ -15,6 +15,7 @@ import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -175,10 +176,14 @@ else:
     # deliver each: a web chat message reaches 20 agent sockets through two groups each, and at
     # 100 messages/s agents saw it 3.9 s late (p50) against 32 ms with this layer
     # (docs/performance.md, web chat). Live events are hints either way (clients catch up).
+    # Redis pub/sub channels ignore the database number: two deployments (or two test runs) on one
+    # Redis server with different databases would hear each other's live events. The prefix
+    # carries the database, as the cache's and the broker's keys do.
+    _redis_db = (urlsplit(REDIS_URL).path.strip("/") or "0").split("/")[0]
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}], "prefix": "oc-ws"},
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}], "prefix": f"oc-ws-db{_redis_db}"},
         }
     }
     # CHANNEL_LAYER=core: the queued layer instead. Its defaults (capacity 100, pool 100) dropped

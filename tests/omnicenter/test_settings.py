@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -193,3 +194,31 @@ def test_production_mode_uses_the_pub_sub_channel_layer_unless_core_is_asked_for
     assert default["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
     assert core["BACKEND"] == "channels_redis.core.RedisChannelLayer"
     assert core["CONFIG"]["capacity"] == 2000
+
+
+def test_the_pub_sub_layer_is_kept_apart_per_redis_database(run):
+    # Redis pub/sub channels are global to the server, whatever the database: two deployments on
+    # one Redis (databases 3 and 4) must not hear each other's live events.
+    base = os.environ["REDIS_URL"].rsplit("/", 1)[0]
+    three = loaded(run(["-c", LAYER], **{**production_env(), "REDIS_URL": f"{base}/3"}))
+    four = loaded(run(["-c", LAYER], **{**production_env(), "REDIS_URL": f"{base}/4"}))
+
+    assert three["CONFIG"]["prefix"] != four["CONFIG"]["prefix"]
+    heard = asyncio.run(_crosstalk(three["CONFIG"], four["CONFIG"]))
+    assert heard is None
+
+
+async def _crosstalk(listener_config: dict, sender_config: dict):
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    listener, sender = RedisPubSubChannelLayer(**listener_config), RedisPubSubChannelLayer(**sender_config)
+    try:
+        name = await listener.new_channel()
+        await listener.group_add("supervisors", name)
+        await sender.group_send("supervisors", {"type": "oc.event", "event": {"ticket": 1}})
+        await listener.group_send("supervisors", {"type": "marker"})  # its own: arrives
+        first = await asyncio.wait_for(listener.receive(name), timeout=5)
+        return None if first == {"type": "marker"} else first
+    finally:
+        await listener.flush()
+        await sender.flush()
