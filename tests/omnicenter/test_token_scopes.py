@@ -44,11 +44,11 @@ def api_v1_views():
 
     def walk(patterns, prefix: str):
         for pattern in patterns:
-            route = prefix + str(pattern.pattern)
+            route = prefix + str(pattern.pattern).lstrip("^")
             if isinstance(pattern, URLResolver):
                 yield from walk(pattern.url_patterns, route)
             elif isinstance(pattern, URLPattern):
-                yield route.replace("^", ""), pattern.name, pattern.callback
+                yield route, pattern.name, pattern.callback
 
     return [entry for entry in walk(get_resolver().url_patterns, "") if entry[0].startswith("api/v1/")]
 
