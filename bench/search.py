@@ -151,7 +151,7 @@ def measure(rounds: int, page_size: int | None = None) -> dict:
     # Two audiences: anonymous readers (the help center's, public articles only) and a bot with a
     # read-only token (token lookup included). Requests alternate between them.
     bot, _created = User.objects.get_or_create(username="bench-bot")
-    _token, key = api_token_create(user=bot, name="bench", read_only=True)
+    _token, key = api_token_create(user=bot, name="bench", scopes=["kb"], read_only=True)
     audiences = {"anonymous": common.WsgiTimer(host="testserver"),
                  "bot_token": common.WsgiTimer(host="testserver", headers={"Authorization": f"Token {key}"})}
     # `articles=` lets search() find candidates among readable articles directly (older code: absent).

@@ -191,7 +191,7 @@ def main(argv: list[str]) -> int:
         client = Client(HTTP_HOST=common.HOST)
         client.force_login(agent)  # a real session row (and its cache entry): the cookie is all we take
         session_cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
-        _token, key = api_token_create(user=agent, name="bench", read_only=True)
+        _token, key = api_token_create(user=agent, name="bench", scopes=["catalog"], read_only=True)
         # Two audiences, alternating: an agent's browser session and a read-only bot token.
         audiences = {"session": common.WsgiTimer(headers={"Cookie": session_cookie}),
                      "token": common.WsgiTimer(headers={"Authorization": f"Token {key}"})}

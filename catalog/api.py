@@ -118,6 +118,7 @@ def product_representation(product: selectors.ProductRow, *, language: str | Non
 
 
 class ProductViewSet(viewsets.ReadOnlyModelViewSet):
+    token_scope = ApiToken.Scope.CATALOG
     permission_classes = [CatalogReader]
     serializer_class = ProductSerializer
     pagination_class = SearchPagination
@@ -225,6 +226,7 @@ ViolationSerializer = inline_serializer("Violation", {
 
 
 class ValidateViewSet(mixins.CreateModelMixin, viewsets.GenericViewSet):
+    token_scope = ApiToken.Scope.CATALOG
     permission_classes = [CatalogReader]
     serializer_class = ValidateSerializer
 

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from channels_inbound import registry, services
 from channels_inbound.models import Channel
+from omnicenter.models import ApiToken
 from omnicenter.permissions import IsAdmin
 from tickets.models import Team
 
@@ -66,6 +67,7 @@ class ChannelViewSet(viewsets.ModelViewSet):
 
     """Channels (admins). A secret the server generates is in the creation response, once."""
 
+    token_scope = ApiToken.Scope.CHANNELS
     serializer_class = ChannelSerializer
     permission_classes = [IsAdmin]
     queryset = Channel.objects.order_by("name")

@@ -11,6 +11,7 @@ from customers import identities, selectors, services
 from customers.models import Customer, CustomerMerge, Identity
 from omnicenter import roles
 from omnicenter.errors import NotAllowed
+from omnicenter.models import ApiToken
 from omnicenter.permissions import IsAdmin, IsSupervisor
 from tickets.api import TimelineEntrySerializer
 from tickets.selectors import customer_timeline
@@ -90,6 +91,7 @@ class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.U
                       mixins.CreateModelMixin, viewsets.GenericViewSet):
     """Unified customer profiles. `?search=` matches name, email and phone."""
 
+    token_scope = ApiToken.Scope.CUSTOMERS
     serializer_class = CustomerSerializer
     http_method_names = ["get", "post", "patch", "head", "options"]
 

@@ -25,6 +25,7 @@ from knowledge import search, selectors
 from knowledge.languages import CHANNELS, kb_languages
 from knowledge.models import Article, Translation
 from knowledge.variants import serve, variant_kind
+from omnicenter.models import ApiToken
 from omnicenter.pagination import SearchPagination
 
 
@@ -170,6 +171,7 @@ KB_PARAMETERS = [
 class ArticleViewSet(viewsets.GenericViewSet):
     """Knowledge-base articles, in the translation and channel variant asked for."""
 
+    token_scope = ApiToken.Scope.KB
     permission_classes = [ReadOnly]
     pagination_class = SearchPagination
     serializer_class = ArticleOutSerializer

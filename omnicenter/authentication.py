@@ -8,6 +8,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from omnicenter.models import ApiToken
+from omnicenter.permissions import check_token_scope
 from omnicenter.services import hash_token
 
 # Recording every use would turn each API read into a write; a minute's precision is enough.
@@ -36,6 +37,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         )
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("Invalid or revoked token."))
+        check_token_scope(request, token)
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_PRECISION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

@@ -24,13 +24,27 @@ class User(AbstractUser):
 
 
 class ApiToken(models.Model):
-    """A named, revocable API credential. Only a SHA-256 of the key is stored."""
+    """A named, revocable API credential. Only a SHA-256 of the key is stored.
+
+    `scopes` lists the parts of /api/v1/ the token may use (each API view declares its own with a
+    `token_scope` attribute, enforced in omnicenter/authentication.py); `read_only` further limits it
+    to GET, HEAD and OPTIONS. A list of strings in a JSONField works on PostgreSQL and SQLite alike.
+    """
+
+    class Scope(models.TextChoices):
+        KB = "kb", _("knowledge base articles")
+        CATALOG = "catalog", _("catalog products and configuration validation")
+        CUSTOMERS = "customers", _("customers, their timelines, merges and GDPR export")
+        TICKETS = "tickets", _("tickets, their timelines and replies")
+        CHANNELS = "channels", _("channel configuration")
+        STAFF = "staff", _("teams and users")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(_("name"), max_length=100)
     prefix = models.CharField(max_length=12, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     read_only = models.BooleanField(_("read-only"), default=False)
+    scopes = models.JSONField(_("scopes"), default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -42,6 +56,9 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    def allows_scope(self, scope: str) -> bool:
+        return scope in self.scopes
 
 
 class Heartbeat(models.Model):

@@ -358,7 +358,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["omnicenter.permissions.IsStaffMember"],
     "DEFAULT_PAGINATION_CLASS": "omnicenter.pagination.Pagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "omnicenter.schema.AutoSchema",
     "EXCEPTION_HANDLER": "omnicenter.api_errors.exception_handler",
     "DEFAULT_FILTER_BACKENDS": [],
     "PAGE_SIZE": 50,

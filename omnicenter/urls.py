@@ -6,8 +6,6 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.routers import DefaultRouter
 
 from catalog.api import ProductViewSet, ValidateViewSet
 from channels_inbound.api import views as api_channel_views
@@ -20,10 +18,10 @@ from customers.api import CustomerViewSet
 from knowledge import urls as knowledge_urls
 from knowledge.api import ArticleViewSet
 from omnicenter import csp, health, views
-from omnicenter.api import UserViewSet
+from omnicenter.api import Router, SchemaDocsView, SchemaView, UserViewSet
 from tickets.api import TeamViewSet, TicketViewSet
 
-router = DefaultRouter()
+router = Router()
 router.register("channels", ChannelViewSet, basename="channel")
 router.register("customers", CustomerViewSet, basename="customer")
 router.register("tickets", TicketViewSet, basename="ticket")
@@ -56,8 +54,8 @@ urlpatterns = [
     path("api/v1/", include(twilio_urls.api_urlpatterns)),
     path("", include("channels_inbound.webchat.urls")),
     path("api/v1/", include(router.urls)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/schema/", SchemaView.as_view(), name="api-schema"),
+    path("api/docs/", SchemaDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("accounts/login/", csp.strict(views.LoginView.as_view()), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/language/", views.set_language, name="set-language"),

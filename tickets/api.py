@@ -16,6 +16,7 @@ from channels_inbound.base import InboundAttachment
 from channels_inbound.models import Channel
 from customers.models import Identity
 from omnicenter.errors import Conflict
+from omnicenter.models import ApiToken
 from omnicenter.permissions import AdminWritesStaffReads
 from tickets import selectors, services
 from tickets.models import Attachment, Team, Ticket, TimelineEntry
@@ -170,6 +171,7 @@ TICKET_FILTERS = [
 class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Tickets you may see. PATCH changes status, priority, team, assignee and tags."""
 
+    token_scope = ApiToken.Scope.TICKETS
     serializer_class = TicketSerializer
 
     def get_queryset(self):
@@ -259,6 +261,7 @@ class TeamSerializer(serializers.ModelSerializer):
 class TeamViewSet(viewsets.ModelViewSet):
     """Teams; agents read, admins write."""
 
+    token_scope = ApiToken.Scope.STAFF
     serializer_class = TeamSerializer
     permission_classes = [AdminWritesStaffReads]
     queryset = Team.objects.prefetch_related("members").order_by("name")

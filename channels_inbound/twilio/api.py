@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from channels_inbound.twilio import messaging
 from omnicenter.errors import DomainError
+from omnicenter.models import ApiToken
 from omnicenter.permissions import IsStaffMember
 from tickets import selectors as ticket_selectors
 from tickets.models import TimelineEntry
@@ -57,6 +58,7 @@ WINDOW = inline_serializer("WhatsAppWindow", {
 
 
 class WhatsAppWindowView(APIView):
+    token_scope = ApiToken.Scope.TICKETS
     permission_classes = [IsStaffMember]
 
     @extend_schema(responses={200: WINDOW})
@@ -73,6 +75,7 @@ class WhatsAppWindowView(APIView):
 
 
 class WhatsAppTemplateView(APIView):
+    token_scope = ApiToken.Scope.TICKETS
     permission_classes = [IsStaffMember]
 
     @extend_schema(request=TemplateSerializer, responses={201: inline_serializer("TemplateQueued", {"id": serializers.IntegerField()})})

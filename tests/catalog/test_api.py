@@ -26,7 +26,7 @@ def router():
 
 
 def token_client(user, *, read_only: bool) -> APIClient:
-    _token, key = api_token_create(user=user, name="bot", read_only=read_only)
+    _token, key = api_token_create(user=user, name="bot", scopes=["catalog"], read_only=read_only)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client

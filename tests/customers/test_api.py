@@ -333,7 +333,7 @@ def test_given_an_anonymous_request_then_it_is_refused_and_nothing_changes(peopl
 
 
 def test_given_a_read_only_token_then_it_can_read_but_not_write(people):
-    _token, key = api_token_create(user=people.supervisor, name="BI export", read_only=True)
+    _token, key = api_token_create(user=people.supervisor, name="BI export", scopes=["customers"], read_only=True)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
 
@@ -351,7 +351,7 @@ def test_given_a_read_only_token_then_it_can_read_but_not_write(people):
 
 
 def test_given_a_full_token_then_it_can_write(people):
-    _token, key = api_token_create(user=people.agent_a, name="CRM sync")
+    _token, key = api_token_create(user=people.agent_a, name="CRM sync", scopes=["customers"])
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
 

@@ -36,7 +36,7 @@ def services_related(public, internal) -> None:
 
 
 def token_client(user, *, read_only: bool) -> APIClient:
-    _token, key = api_token_create(user=user, name="bot", read_only=read_only)
+    _token, key = api_token_create(user=user, name="bot", scopes=["kb"], read_only=read_only)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client

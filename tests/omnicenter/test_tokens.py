@@ -33,8 +33,8 @@ def api_with(key: str) -> APIClient:
 
 @pytest.mark.django_db
 def test_command_prints_a_new_key_each_time(people):
-    first = create_token("agent_a")
-    second = create_token("agent_a")
+    first = create_token("agent_a", "--scope", "staff")
+    second = create_token("agent_a", "--scope", "staff")
 
     assert first != second
     assert first.startswith("oc_")
@@ -45,15 +45,18 @@ def test_command_prints_a_new_key_each_time(people):
 
 @pytest.mark.django_db
 def test_command_stores_name_and_scope(people):
-    create_token("admin", "--name", "CRM sync", "--read-only")
-    create_token("admin")
+    create_token("admin", "--name", "CRM sync", "--read-only", "--scope", "customers,tickets", "--scope", "kb")
+    create_token("admin", "--all-scopes")
 
-    assert set(ApiToken.objects.values_list("name", "read_only")) == {("CRM sync", True), ("cli", False)}
+    assert sorted(ApiToken.objects.values_list("name", "read_only", "scopes")) == [
+        ("CRM sync", True, ["kb", "customers", "tickets"]),
+        ("cli", False, ["kb", "catalog", "customers", "tickets", "channels", "staff"]),
+    ]
 
 
 @pytest.mark.django_db
 def test_database_holds_only_the_sha256_of_the_key(people):
-    key = create_token("agent_a")
+    key = create_token("agent_a", "--scope", "staff")
 
     token = ApiToken.objects.get()
     assert token.key_hash == hashlib.sha256(key.encode()).hexdigest()
@@ -69,14 +72,14 @@ def test_command_refuses_unknown_users_and_users_without_a_staff_role(people, us
     UserFactory(username="former", role="agent", is_active=False)
 
     with pytest.raises(CommandError):
-        create_token(username)
+        create_token(username, "--all-scopes")
 
     assert ApiToken.objects.count() == 0
 
 
 @pytest.mark.django_db
 def test_token_header_authenticates_api_calls(people):
-    key = create_token("agent_a")
+    key = create_token("agent_a", "--scope", "staff")
 
     response = api_with(key).get("/api/v1/users/me/")
 
@@ -94,7 +97,7 @@ def test_api_without_credentials_is_401():
 
 @pytest.mark.django_db
 def test_revoked_token_gets_401(people):
-    key = create_token("agent_a")
+    key = create_token("agent_a", "--scope", "staff")
     api_token_revoke(token=ApiToken.objects.get())
 
     response = api_with(key).get("/api/v1/users/me/")
@@ -105,7 +108,7 @@ def test_revoked_token_gets_401(people):
 
 @pytest.mark.django_db
 def test_token_of_a_deactivated_user_gets_401(people):
-    key = create_token("agent_a")
+    key = create_token("agent_a", "--scope", "staff")
     people.agent_a.is_active = False
     people.agent_a.save(update_fields=["is_active"])
 
@@ -126,8 +129,8 @@ def test_malformed_or_unknown_token_header_gets_401(people, header):
 
 @pytest.mark.django_db
 def test_read_only_token_reads_but_cannot_write(people):
-    read_only = api_with(create_token("admin", "--read-only"))
-    full = api_with(create_token("admin"))
+    read_only = api_with(create_token("admin", "--read-only", "--all-scopes"))
+    full = api_with(create_token("admin", "--all-scopes"))
     new_channel = {"kind": "api", "name": "CRM"}
 
     assert read_only.get("/api/v1/tickets/").status_code == 200
@@ -140,7 +143,7 @@ def test_read_only_token_reads_but_cannot_write(people):
 
 @pytest.mark.django_db
 def test_token_keeps_its_users_permissions(people):
-    agent = api_with(create_token("agent_a"))
+    agent = api_with(create_token("agent_a", "--all-scopes"))
 
     assert agent.get("/api/v1/tickets/").status_code == 200
     assert agent.post("/api/v1/channels/", {"kind": "api", "name": "CRM"}, format="json").status_code == 403
@@ -148,7 +151,7 @@ def test_token_keeps_its_users_permissions(people):
 
 @pytest.mark.django_db
 def test_last_use_is_recorded_but_not_rewritten_within_a_minute(people):
-    api = api_with(create_token("agent_a"))
+    api = api_with(create_token("agent_a", "--scope", "staff"))
     token = ApiToken.objects.get()
     assert token.last_used_at is None
 
@@ -170,7 +173,7 @@ def test_last_use_is_recorded_but_not_rewritten_within_a_minute(people):
 
 @pytest.mark.django_db
 def test_last_use_is_rewritten_after_a_minute(people):
-    api = api_with(create_token("agent_a"))
+    api = api_with(create_token("agent_a", "--scope", "staff"))
     long_ago = timezone.now() - timedelta(minutes=5)
     ApiToken.objects.update(last_used_at=long_ago)
 

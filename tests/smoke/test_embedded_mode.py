@@ -132,7 +132,7 @@ def test_embedded_default_starts_from_zero_and_runs_the_spine(embedded, tmp_path
             "channel, generated = channel_create(kind='api', name='Smoke API')\n"
             "print(json.dumps({'key': channel.key, 'secret': generated['secret']}))"
         ).splitlines()[-1])
-        token_run = embedded.manage("create_api_token", "smoke", "--name", "smoke test")
+        token_run = embedded.manage("create_api_token", "smoke", "--name", "smoke test", "--scope", "tickets")
         assert token_run.returncode == 0, token_run.stderr
         token = token_run.stdout.strip()
 

@@ -268,7 +268,7 @@ def test_changing_a_closed_ticket_is_409_with_a_reason(people, board, api_as):
 def test_a_read_only_token_may_list_but_not_patch(people, board, client):
     from omnicenter.services import api_token_create
 
-    _token, key = api_token_create(user=people.supervisor, name="reporting", read_only=True)
+    _token, key = api_token_create(user=people.supervisor, name="reporting", scopes=["tickets"], read_only=True)
     auth = {"HTTP_AUTHORIZATION": f"Token {key}"}
 
     assert client.get(TICKETS, **auth).status_code == 200
