@@ -197,9 +197,9 @@ def test_unknown_or_missing_scopes_are_refused_and_nothing_is_saved(people, scop
 
 
 @pytest.mark.django_db
-def test_command_requires_scopes_and_names_unknown_ones(people):
+def test_command_names_unknown_scopes_and_gives_every_scope_without_one(people):
     for args, message in (
-        ((), "--scope SCOPE"),
+        (("--scope", ","), "--scope needs a value"),
         (("--scope", "kb,everything"), "Unknown scope: everything"),
         (("--scope", "kb", "--all-scopes"), "not both"),
     ):
@@ -212,6 +212,10 @@ def test_command_requires_scopes_and_names_unknown_ones(people):
                  stdout=StringIO(), stderr=err)
     assert ApiToken.objects.get().scopes == ["kb"]
     assert "read-only; scopes: kb" in err.getvalue()
+
+    # DESIGN.md's `create_api_token USERNAME [--name NAME] [--read-only]` still works: every scope.
+    call_command("create_api_token", "agent_a", "--name", "old style", stdout=StringIO(), stderr=StringIO())
+    assert ApiToken.objects.get(name="old style").scopes == list(ApiToken.Scope.values)
 
 
 @pytest.mark.django_db

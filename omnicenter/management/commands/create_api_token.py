@@ -11,7 +11,7 @@ from omnicenter.services import InvalidTokenScopes, api_token_create
 class Command(BaseCommand):
     help = (
         "Create a named API token for USERNAME and print its key (shown this once; stored hashed). "
-        "Choose what it may use with --scope (repeatable or comma-separated) or --all-scopes."
+        "Limit what it may use with --scope (repeatable or comma-separated); without it, every scope."
     )
 
     def add_arguments(self, parser):
@@ -22,14 +22,17 @@ class Command(BaseCommand):
             "--scope", action="append", default=[], dest="scopes", metavar="SCOPE",
             help="a part of the API the token may use: " + ", ".join(ApiToken.Scope.values),
         )
-        parser.add_argument("--all-scopes", action="store_true", help="every scope (full access to the API)")
+        parser.add_argument("--all-scopes", action="store_true", help="every scope (the default without --scope)")
 
     def handle(self, *args, username: str, name: str, read_only: bool, scopes: list[str], all_scopes: bool, **options):
         if all_scopes and scopes:
             raise CommandError("Give either --scope or --all-scopes, not both.")
-        scopes = list(ApiToken.Scope.values) if all_scopes else [s.strip() for arg in scopes for s in arg.split(",") if s.strip()]
-        if not scopes:
-            raise CommandError(f"Choose what the token may use: --scope SCOPE (one of {', '.join(ApiToken.Scope.values)}) or --all-scopes.")
+        # Without --scope, every scope: `create_api_token USERNAME [--name] [--read-only]` is the
+        # documented contract (DESIGN.md) and keeps meaning what it meant before scopes existed.
+        given = [s.strip() for arg in scopes for s in arg.split(",")]
+        if scopes and not any(given):
+            raise CommandError(f"--scope needs a value: one of {', '.join(ApiToken.Scope.values)}.")
+        scopes = [s for s in given if s] or list(ApiToken.Scope.values)
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"No user named {username!r}.")
