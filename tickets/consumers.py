@@ -8,6 +8,7 @@ import contextlib
 import json
 from collections import deque
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -83,8 +84,21 @@ def _presence_touch(user_id: int) -> None:
 
 TYPING_MIN_INTERVAL = 1.0  # seconds
 
+# Channel-layer messages whose handlers only forward to the socket and never touch the database.
+# channels' `AsyncConsumer.dispatch` first runs `close_old_connections` through `sync_to_async`
+# for every message: a hop to asgiref's one shared thread, so one event to 200 sockets queued 200
+# hops behind each other there (docs/performance.md, fan-out). The handlers that do use the
+# database go through `database_sync_to_async`, which closes old connections around each call.
+FORWARD_ONLY = frozenset({"oc.event", "oc.events", "oc.collision"})
+
 
 class AgentConsumer(AsyncJsonWebsocketConsumer):
+    async def dispatch(self, message: dict) -> None:
+        if message.get("type") in FORWARD_ONLY:
+            await getattr(self, get_handler_name(message))(message)
+        else:
+            await super().dispatch(message)
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         session = self.scope.get("session")
