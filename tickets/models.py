@@ -86,6 +86,9 @@ class Ticket(models.Model):
             models.Index(fields=["status", "team", "-last_message_at"]),
             models.Index(fields=["assignee", "status"]),
             models.Index(fields=["customer", "status"]),
+            # The inbox's view counts read only this index (tickets/inbox.py `view_counts`).
+            models.Index(fields=["team", "status", "assignee"], condition=Q(status__in=["new", "open", "pending", "solved"]),
+                         name="ticket_counted"),
         ]
 
     def __str__(self) -> str:
