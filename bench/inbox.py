@@ -5,7 +5,9 @@ Data is generated with PostgreSQL COPY (never the ORM): `--scale 1` is 1,000,000
 5,000,000 timeline entries and 200 agents in 10 teams; `--scale 0.02` is 20,000 / 100,000 / 200
 (agents never fewer than 200: the fan-out is measured against 200 sockets whatever the scale).
 The database (`bench_inbox`) is created, migrated, filled, measured and dropped (`--keep-db`
-keeps it); its disk size is reported.
+keeps it); its disk size is reported. `--generate-only` fills and keeps it without measuring, and
+`--reuse-db` measures one filled before, so the full size is generated once (about 9 minutes and
+3 GB here).
 
 1. Server time (Django's test client in this process, production settings, DEBUG=0, the real
    views and templates; no network): the inbox list (`/app/?view=open` and `?view=teams`), a
@@ -13,11 +15,13 @@ keeps it); its disk size is reported.
    (`/app/?view=all&q=...`), each `--requests` times as an agent of one team, p50 and p95.
 2. Fan-out: uvicorn serving the ASGI application (one process, production settings, Redis
    channel layer), `--sockets` websocket clients signed in as agents of one team, `--events`
-   events published to that team's group (what a new message does), spaced 100 ms apart. Time
-   from publish to arrival on every socket: p50, p99, max, and lost events.
+   events published to that team's group (what a new message does), `--spacing` apart (0.5 s).
+   Time from publish to arrival on every socket: p50, p99, max, lost deliveries, each event's
+   first/median/last arrival, and the CPU of the server and of this client per event.
 
     .venv/bin/python bench/inbox.py --scale 0.02            # quick (about 2 minutes)
-    .venv/bin/python bench/inbox.py                         # full: 1M tickets (long; ~10 GB of disk)
+    .venv/bin/python bench/inbox.py --generate-only --db bench_inbox_1m      # full: 1M tickets, once
+    .venv/bin/python bench/inbox.py --reuse-db --db bench_inbox_1m          # then measure it
 """
 
 from __future__ import annotations
