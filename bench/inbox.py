@@ -214,7 +214,7 @@ def database_size() -> str:
 
 # --- server time -------------------------------------------------------------------------------------
 
-def measure_pages(made: dict, requests: int) -> dict:
+def measure_pages(made: dict, requests: int, only: list[str] | None = None) -> dict:
     from django.test import Client
 
     from omnicenter.models import User
@@ -233,8 +233,13 @@ def measure_pages(made: dict, requests: int) -> dict:
         "ticket_pane_fragment": lambda: f"/app/tickets/{rng.choice(tickets)}/?fragment=pane",
         "search": lambda: f"/app/?view=all&q={rng.choice(words)}+{rng.choice(words)[:4]}",
     }
+    unknown = set(only or ()) - set(cases)
+    if unknown:
+        raise SystemExit(f"--pages: unknown {sorted(unknown)}; choose from {sorted(cases)}")
     results = {}
     for name, url in cases.items():
+        if only and name not in only:
+            continue
         for _ in range(3):  # warm
             assert client.get(url()).status_code == 200
         times = []
@@ -364,6 +369,9 @@ def main() -> int:
     parser.add_argument("--layer", choices=["core", "pubsub"], default="core",
                         help="channels_redis layer for the fan-out (settings: CHANNEL_LAYER)")
     parser.add_argument("--skip-pages", action="store_true", help="measure the fan-out only")
+    parser.add_argument("--pages", default="", help="comma-separated pages to time (inbox_open, inbox_teams_fragment, "
+                        "ticket_page, ticket_pane_fragment, search); all by default")
+    parser.add_argument("--skip-fanout", action="store_true", help="measure the pages only")
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--generate-only", action="store_true",
                         help="create and fill the database, keep it, measure nothing (then time it with --reuse-db)")
@@ -403,9 +411,9 @@ def main() -> int:
             common.log(f"generated in {time.perf_counter() - started:.0f} s; database size {size}")
             if args.generate_only:
                 return 0
-        pages = {} if args.skip_pages else measure_pages(made, args.requests)
+        pages = {} if args.skip_pages else measure_pages(made, args.requests, [p for p in args.pages.split(",") if p])
         load_after_pages = " ".join(f"{x:.2f}" for x in os.getloadavg())
-        fanout = measure_fanout(env, made, sockets=args.sockets, n_events=args.events, spacing=args.spacing,
+        fanout = {} if args.skip_fanout else measure_fanout(env, made, sockets=args.sockets, n_events=args.events, spacing=args.spacing,
                                 warmup=args.warmup, log_dir=log_dir)
         result = {
             "machine": machine, "command": " ".join(sys.argv), "scale": args.scale, "disk": size, "layer": args.layer,
