@@ -366,7 +366,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=30)
     parser.add_argument("--spacing", type=float, default=0.5, help="seconds between published events")
     parser.add_argument("--warmup", type=int, default=0, help="fan-out events sent first and not counted")
-    parser.add_argument("--layer", choices=["core", "pubsub"], default="core",
+    parser.add_argument("--layer", choices=["core", "pubsub"], default="pubsub",
                         help="channels_redis layer for the fan-out (settings: CHANNEL_LAYER)")
     parser.add_argument("--skip-pages", action="store_true", help="measure the fan-out only")
     parser.add_argument("--pages", default="", help="comma-separated pages to time (inbox_open, inbox_teams_fragment, "

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy
 
 from catalog.models import TEXT_LANGUAGES, Offer, OwnedProduct, Product, Rule
 from customers.models import Customer
+from omnicenter.transfer import ImportForm as BaseImportForm
 
 LANGUAGES = [code for code, _name in TEXT_LANGUAGES]
 SKU_RE = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$"
@@ -260,21 +261,5 @@ class OwnedProductForm(forms.Form):
         return data
 
 
-class ImportForm(forms.Form):
-    file = forms.FileField(label=gettext_lazy("CSV or JSON file"))
-    dry_run = forms.BooleanField(label=gettext_lazy("Dry run: check only, import nothing"), required=False, initial=True)
-
-    MAX_BYTES = 10 * 1024 * 1024
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        name = upload.name.lower()
-        if not name.endswith((".csv", ".json")):
-            raise forms.ValidationError(_("Upload a .csv or .json file."))
-        if upload.size > self.MAX_BYTES:
-            raise forms.ValidationError(_("The file is larger than 10 MB."))
-        try:
-            content = upload.read().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise forms.ValidationError(_("The file is not UTF-8 text.")) from None
-        return {"content": content, "format": "csv" if name.endswith(".csv") else "json"}
+class ImportForm(BaseImportForm):
+    max_megabytes = 10

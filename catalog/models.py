@@ -14,11 +14,14 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from knowledge.languages import SHORT_CHANNELS as KB_SHORT_CHANNELS
+
 # Languages a product text can be written in; the first is the default source language.
 TEXT_LANGUAGES = (("en", "English"), ("ru", "Русский"), ("pl", "Polski"))
 
-# Channel kinds that get the short variant; every other kind (email, portal, web, api) gets the full one.
-SHORT_CHANNELS = frozenset({"sms", "whatsapp", "chat", "webchat", "telegram", "messenger", "instagram"})
+# Channel kinds that get the short variant, the knowledge base's list; every other kind (email,
+# portal, web, api) gets the full one.
+SHORT_CHANNELS = KB_SHORT_CHANNELS
 
 
 class Category(models.Model):

@@ -8,14 +8,16 @@ PostgreSQL, one statement in two steps:
    ``маршрутизтор`` → ``маршрутизатор``). The vocabulary is small, so this is fast whatever the
    size of the catalog, where trigram matching over every name was not (see docs/catalog.md).
 2. Full-text search per translation with the text-search configuration of its language:
-   ``english`` and ``russian`` stem; Polish, which PostgreSQL cannot stem, uses ``simple`` (the
-   word correction above then brings inflected Polish forms to a catalog word). Both the query and
+   ``english`` and ``russian`` stem; Polish, which PostgreSQL cannot stem, uses the knowledge
+   base's ``polish_unaccent`` (lowercase, no diacritics: ``sluchawki`` finds ``słuchawki``; the
+   word correction above brings inflected Polish forms to a catalog word). Both the query and
    its corrected form are searched. Names weigh more than descriptions (weights A and B). SKUs
    match exactly or by prefix (case-insensitive), and SKU-like queries (one word with a digit)
    also by trigram similarity.
 
 The tsvector is a stored generated column of ``catalog_producttext`` that exists on PostgreSQL only
-(migration ``0002_catalog_search``), with one partial GIN index per language.
+(migrations ``0002_catalog_search``, ``0005_catalog_polish_unaccent``), with one partial GIN index
+per language.
 
 SQLite (the embedded mode): a simpler scan scored in Python, with difflib for typos. It reads every
 active product text, which is fine for a demo catalog and not meant for a large one.
@@ -30,6 +32,7 @@ from collections.abc import Iterable
 from django.db import connection
 
 from catalog.models import Product, ProductText, SearchWord
+from knowledge.languages import SEARCH_CONFIGS
 
 # At most this many ranked hits are returned (and paginated); agents refine the query instead.
 MAX_HITS = 200
@@ -37,7 +40,9 @@ MAX_QUERY_LENGTH = 200
 MAX_QUERY_WORDS = 8
 CANDIDATES = 500  # rows read per language and branch (names, names and descriptions)
 
-FTS_CONFIGS = {"en": "english", "ru": "russian", "pl": "simple"}
+# The knowledge base's configurations (Polish: ``polish_unaccent``, migration 0005). A change here
+# needs a migration: the generated column and the name indexes hold these names.
+FTS_CONFIGS = dict(SEARCH_CONFIGS)
 
 # A swapped pair of letters ("ruoter") leaves only ~0.27 trigram similarity to the intended word
 # ("router"), below pg_trgm's default 0.3; the closest catalog word still wins from 0.2 on. The
@@ -102,36 +107,48 @@ def looks_like_sku(query: str) -> bool:
 
 def _pg_sql(include_inactive: bool, sku_like: bool) -> str:
     # Only constants of this module are formatted in; the query text is always a parameter.
-    # Each branch reads at most CANDIDATES rows: a query word found in most descriptions would
-    # otherwise rank tens of thousands of rows. Name matches get their own branch, so they are
-    # found first and rank above description matches however common the word is.
-    parts = []
+    #
+    # Names first, in their own branch per language; descriptions only when the names found
+    # cannot fill the page (a one-time filter PostgreSQL checks before it scans: a description
+    # match, scored below 2, could not reach the page anyway). Each branch reads at most
+    # CANDIDATES texts, the first it finds: a word of most names or descriptions would otherwise
+    # rank tens of thousands of rows (choosing the newest instead cost 40% more, docs/catalog.md).
+    # A product's score is its best match (``max``), never a sum over branches and languages: a
+    # product that happened to be found in two languages is not a better match than one found in
+    # one, and its name's rank already counts its description (weight B).
+    names, descriptions = [], []
     for language, config in FTS_CONFIGS.items():
         tsquery = (f"(websearch_to_tsquery('{config}'::regconfig, %(q)s) || "  # noqa: S608
                    f"websearch_to_tsquery('{config}'::regconfig, (SELECT fixed FROM corrected)))")
-        parts.append(
+        names.append(
             f"(SELECT product_id, 2 + ts_rank(search_vector, {tsquery}) AS score FROM catalog_producttext "  # noqa: S608
             f"WHERE language = '{language}' AND {name_vector_sql(config)} @@ {tsquery} LIMIT {CANDIDATES})"
         )
-        parts.append(
+        descriptions.append(
             f"(SELECT product_id, ts_rank(search_vector, {tsquery}) AS score FROM catalog_producttext "  # noqa: S608
-            f"WHERE language = '{language}' AND search_vector @@ {tsquery} LIMIT {CANDIDATES})"
+            f"WHERE language = '{language}' AND search_vector @@ {tsquery} "
+            f"AND (SELECT count(*) FROM names) < %(limit)s LIMIT {CANDIDATES})"
         )
-    parts.append("SELECT id, 5 AS score FROM catalog_product WHERE upper(sku) = upper(%(q)s)")
-    parts.append("(SELECT id, 3 AS score FROM catalog_product WHERE upper(sku) LIKE %(sku_prefix)s LIMIT 50)")
+    others = [
+        "SELECT product_id, score FROM names",
+        *descriptions,
+        "SELECT id, 5 AS score FROM catalog_product WHERE upper(sku) = upper(%(q)s)",
+        "(SELECT id, 3 AS score FROM catalog_product WHERE upper(sku) LIKE %(sku_prefix)s LIMIT 50)",
+    ]
     if sku_like:
         # Trigram similarity over SKUs that share a pattern reads many rows, so only when no SKU
         # starts with the query (a one-time filter PostgreSQL checks before scanning), and the 50
         # most similar by the GiST index's order (migration 0004), never a scan of the catalog.
-        parts.append(
+        others.append(
             "(SELECT id, 1 + similarity(sku, %(q)s) AS score FROM catalog_product WHERE sku %% %(q)s AND NOT EXISTS "
             "(SELECT 1 FROM catalog_product e WHERE upper(e.sku) LIKE %(sku_prefix)s) ORDER BY sku <-> %(q)s LIMIT 50)"
         )
     status = "" if include_inactive else "WHERE p.status = 'active'"
-    union = " UNION ALL ".join(parts)
     return (
         f"WITH corrected AS MATERIALIZED ({_CORRECT_SQL.strip()}), "  # noqa: S608
-        f"hits AS MATERIALIZED (SELECT product_id, sum(score) AS score FROM ({union}) h GROUP BY product_id) "
+        f"names AS MATERIALIZED (SELECT n.product_id, max(n.score) AS score FROM ({' UNION ALL '.join(names)}) n "
+        "GROUP BY n.product_id), "
+        f"hits AS MATERIALIZED (SELECT product_id, max(score) AS score FROM ({' UNION ALL '.join(others)}) h GROUP BY product_id) "
         f"SELECT hits.product_id FROM hits JOIN catalog_product p ON p.id = hits.product_id {status} "
         "ORDER BY hits.score DESC, p.sku LIMIT %(limit)s"
     )

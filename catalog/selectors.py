@@ -147,6 +147,22 @@ def products_with_texts() -> QuerySet[Product]:
     )
 
 
+def existing_skus(skus: list[str]) -> set[str]:
+    """Which of these SKUs are catalog products (any status)."""
+    return set(Product.objects.filter(sku__in=skus).values_list("sku", flat=True)) if skus else set()
+
+
+def active_products_named(skus: list[str], *, language: str | None, channel: str = "") -> list[tuple[str, ServedText]]:
+    """The active products among these SKUs, in the order given, each with its text for
+    ``language`` and ``channel``: what a public page may show of an article's related products.
+    No query when there is no SKU."""
+    if not skus:
+        return []
+    products = {p.sku: p for p in Product.objects.filter(sku__in=skus, status=Product.Status.ACTIVE).prefetch_related(
+        Prefetch("texts", queryset=ProductText.objects.order_by("language")))}
+    return [(sku, product_text_for(products[sku], language=language, channel=channel)) for sku in skus if sku in products]
+
+
 def customer_market(customer) -> str:
     """A customer's market code, kept in ``Customer.attributes["market"]`` (no column of its own yet)."""
     value = (customer.attributes or {}).get("market") if customer is not None else None

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -80,7 +81,10 @@ def validate_configuration(
         return result
 
     ids = set(products)
-    rules = list(Rule.objects.filter(product_id__in=ids).select_related("other").prefetch_related("other__texts"))
+    # An "excludes" rule binds both ways: one on a product the customer owns counts against this one.
+    rules = list(Rule.objects.filter(
+        Q(product_id__in=ids) | Q(kind=Rule.Kind.EXCLUDES, product_id__in=owned - ids, other_id__in=ids),
+    ).select_related("other").prefetch_related("other__texts"))
     groups = list(ExclusiveGroup.objects.filter(products__in=ids).distinct().prefetch_related("products"))
     priced = set(ProductPrice.objects.filter(product_id__in=ids, market=market).values_list("product_id", flat=True)) if market else ids
     base_owned = set(Product.objects.filter(pk__in=owned, kind=Product.Kind.PRODUCT).values_list("pk", flat=True)) if owned else set()
@@ -117,6 +121,10 @@ def validate_configuration(
                 add("requires", [pk, rule.other_id],
                     _("%(product)s requires %(other)s; add %(other)s to the configuration.")
                     % {"product": label(pk), "other": label(rule.other_id)}, rule.pk)
+            elif rule.kind == Rule.Kind.EXCLUDES and pk not in ids:  # pk is owned, other proposed
+                add("excludes", [rule.other_id, pk],
+                    _("%(product)s cannot be combined with %(other)s, which the customer already owns.")
+                    % {"product": label(rule.other_id), "other": label(pk)}, rule.pk)
             elif rule.kind == Rule.Kind.EXCLUDES and rule.other_id in ids:
                 add("excludes", [pk, rule.other_id], _("%(product)s cannot be combined with %(other)s.")
                     % {"product": label(pk), "other": label(rule.other_id)}, rule.pk)

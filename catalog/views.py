@@ -8,7 +8,7 @@ import mimetypes
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -27,6 +27,7 @@ from catalog.forms import (
 from catalog.models import ChangeLog, ExclusiveGroup, Offer, OwnedProduct, Product, ProductImage, Rule
 from customers.models import Customer
 from omnicenter import roles
+from omnicenter.transfer import export_response
 from tickets import selectors as ticket_selectors
 from tickets.views import admin_required, staff_required
 
@@ -301,13 +302,8 @@ def import_export(request):
 @require_GET
 @admin_required
 def export(request, fmt: str):
-    stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    if fmt == "csv":
-        response = HttpResponse(transfer.export_csv(), content_type="text/csv; charset=utf-8")
-    else:
-        response = HttpResponse(transfer.export_json(), content_type="application/json; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="products-{stamp}.{fmt}"'
-    return response
+    content = transfer.export_csv() if fmt == "csv" else transfer.export_json()
+    return export_response(content, fmt=fmt, name="products")
 
 
 @require_GET

@@ -54,13 +54,41 @@ class ChannelAdmin(admin.ModelAdmin):
 
     actions = ["test_connection"]
 
-    @admin.action(description=_("Test the mailbox connection"))
+    @admin.action(description=_("Test the connection"))
     def test_connection(self, request, queryset):
+        for channel in queryset:
+            self._report_connection(request, channel)
+
+    def _report_connection(self, request, channel: Channel) -> None:
         from channels_inbound.services import channel_test_connection
 
-        for channel in queryset:
-            ok, message = channel_test_connection(channel=channel)
-            self.message_user(request, f"{channel.name}: {message}", messages.SUCCESS if ok else messages.ERROR)
+        ok, message = channel_test_connection(channel=channel)
+        self.message_user(request, f"{channel.name}: {message}", messages.SUCCESS if ok else messages.ERROR)
+
+    def get_urls(self):
+        from django.urls import path
+
+        return [
+            path("<int:object_id>/test-connection/", self.admin_site.admin_view(self.test_connection_view),
+                 name="channels_inbound_channel_test_connection"),
+            *super().get_urls(),
+        ]
+
+    def test_connection_view(self, request, object_id: int):
+        """The "Test the connection" button on a channel's page (templates/admin/channels_inbound/
+        channel/change_form.html): the same check as the list's action, then back to the page."""
+        from django.core.exceptions import PermissionDenied
+        from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+        from django.shortcuts import get_object_or_404
+        from django.urls import reverse
+
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        channel = get_object_or_404(Channel, pk=object_id)
+        if not self.has_change_permission(request, channel):
+            raise PermissionDenied
+        self._report_connection(request, channel)
+        return HttpResponseRedirect(reverse("admin:channels_inbound_channel_change", args=[channel.pk]))
 
     @admin.display(description=_("available settings"))
     def settings_reference(self, obj) -> str:
@@ -109,6 +137,9 @@ class ChannelAdmin(admin.ModelAdmin):
                              % {"name": name, "value": value})
 
 
+RAW_MAIL_SHOWN = 64 * 1024
+
+
 @admin.register(InboundEvent)
 class InboundEventAdmin(admin.ModelAdmin):
     """Failed and abandoned events are listed here with their error, and can be retried."""
@@ -116,12 +147,33 @@ class InboundEventAdmin(admin.ModelAdmin):
     list_display = ("pk", "channel", "external_id", "status", "attempts", "received_at", "next_attempt_at", "short_error")
     list_filter = ("status", "channel")
     search_fields = ("external_id",)
-    readonly_fields = [f.name for f in InboundEvent._meta.fields]
+    readonly_fields = [*(f.name for f in InboundEvent._meta.fields), "raw_mail"]
     actions = ["retry"]
 
     @admin.display(description=_("last error"))
     def short_error(self, obj) -> str:
         return obj.last_error[:120]
+
+    @admin.display(description=_("raw mail"))
+    def raw_mail(self, obj) -> str:
+        """An email event's mail as it arrived (the headers only for an oversized one), readable,
+        so that an admin can see why a mail could not be parsed."""
+        import base64
+        import binascii
+
+        from django.utils.html import format_html
+
+        payload = obj.payload if isinstance(obj.payload, dict) else {}
+        encoded = payload.get("raw_b64") or payload.get("headers_b64")
+        if not encoded:
+            return "—"
+        try:
+            raw = base64.b64decode(encoded)
+        except (binascii.Error, ValueError, TypeError):
+            return _("(not valid base64)")
+        shown = raw[:RAW_MAIL_SHOWN].decode("utf-8", "replace")
+        more = _(" … (%(size)s bytes in all)") % {"size": len(raw)} if len(raw) > RAW_MAIL_SHOWN else ""
+        return format_html('<pre class="raw-mail" style="white-space:pre-wrap">{}{}</pre>', shown, more)
 
     def has_add_permission(self, request) -> bool:
         return False

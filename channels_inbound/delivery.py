@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -59,6 +60,23 @@ def message_status_apply(*, entry_id: int, status: str, provider_message_id: str
     if moved:
         _publish_status(entry_id)
     return bool(moved)
+
+
+def message_complaint_record(*, entry_id: int, recipient: str = "", provider: str = "") -> bool:
+    """Note on an outbound message that its recipient reported it as spam (an ESP's complaint
+    event), shown live on the message. The delivery state is left alone: the mail was delivered.
+    The first complaint is kept; True if this one was recorded."""
+    with transaction.atomic():
+        entry = (TimelineEntry.objects.select_for_update().filter(
+            pk=entry_id, direction=TimelineEntry.Direction.OUTBOUND).only("pk", "data").first())
+        if entry is None or (entry.data or {}).get("complaint"):
+            return False
+        entry.data = {**(entry.data or {}), "complaint": {
+            "at": timezone.now().isoformat(), "recipient": recipient[:320], "provider": provider[:50],
+        }}
+        entry.save(update_fields=["data"])
+        _publish_status(entry_id)
+    return True
 
 
 def _publish_status(entry_id: int) -> None:

@@ -88,12 +88,6 @@ def channel_update(*, channel: Channel, name: str | None = None, settings_data: 
 
 def channel_test_connection(*, channel: Channel) -> tuple[bool, str]:
     """Check that a channel can reach its provider; a readable answer that never echoes secrets."""
-    if channel.kind == Channel.Kind.EMAIL:
-        from channels_inbound.email.imap import mailbox_test_connection
-
-        if not (channel.settings or {}).get("imap_host"):
-            return True, _("No mailbox to poll: mail arrives through the ESP's inbound webhook.")
-        return mailbox_test_connection(settings_data=channel.settings, password=channel.secret("imap_password"))
     if channel.kind in (Channel.Kind.SMS, Channel.Kind.WHATSAPP, Channel.Kind.VOICE):
         from channels_inbound.twilio.messaging import connection_test
 
@@ -381,11 +375,103 @@ def inbound_events_drain(*, batch: int | None = None, budget: timedelta | None =
         if len(claimed) == batch and not helped:
             helped = _more_hands()  # more may be waiting: let an idle worker process join in (once)
         with live.batched():
-            for event in claimed:
-                _process_claimed(event)
+            _process_claimed_batch(claimed)
         handled += len(claimed)
         if timezone.now() >= deadline and _more_hands():
             return handled  # give the worker back to other tasks; a new drain goes on
+
+
+def _process_claimed_batch(events: list[InboundEvent]) -> None:
+    """Process claimed events a channel at a time, each channel's in one transaction
+    (`messages_ingest_together`); if that fails, its events go again one by one, each in its own
+    transaction (`_process_claimed`), so a bad event fails alone and the others are processed."""
+    by_channel: dict[int, list[InboundEvent]] = {}
+    for event in events:
+        by_channel.setdefault(event.channel_id, []).append(event)
+    for group in by_channel.values():
+        alone = group if len(group) == 1 else _process_together(group)
+        for event in alone:
+            _process_claimed(event)
+
+
+def _process_together(events: list[InboundEvent]) -> list[InboundEvent]:
+    """One transaction for the events of one channel; returns those left to process one by one
+    (all of them if the transaction failed, those the adapter could not parse otherwise)."""
+    channel = events[0].channel
+    adapter = registry.adapter_for(channel.kind)
+    if adapter is None:
+        return events
+    parsed: list[tuple[InboundEvent, list[NormalizedMessage]]] = []
+    alone: list[InboundEvent] = []
+    for event in events:
+        try:
+            parsed.append((event, list(adapter.parse(event))))
+        except Exception:
+            alone.append(event)  # its own transaction records why
+    if not parsed:
+        return alone
+    try:
+        with transaction.atomic():
+            messages_ingest_together(channel=channel, items=[
+                (message, event) for event, messages in parsed for message in messages])
+            _mark_processed_many([event.pk for event, _messages in parsed])
+    except Exception:
+        logger.info("inbound batch of %s events on channel %s rolled back; processing them one by one",
+                    len(parsed), channel.key, exc_info=True)
+        return events
+    return alone
+
+
+def messages_ingest_together(*, channel: Channel, items: list[tuple[NormalizedMessage, InboundEvent | None]],
+                             from_archive: bool = False) -> list:
+    """`message_ingest` for many messages of one channel in the caller's transaction, in order.
+
+    What each message would ask on its own is asked once for all: the senders are resolved together
+    (`customers_resolve_many`), their customers locked in one statement (ascending ids, before any
+    ticket: the documented lock order), one query finds the entries that exist already and one the
+    conversation keys the messages carry; the keys they bring are written in one statement at the
+    end. Each message is then threaded and appended as `message_ingest` does. Returns the entries.
+    """
+    from customers.models import Customer
+    from customers.services import customers_resolve_many
+    from tickets.models import TimelineEntry
+    from tickets.services import InboundBatch
+
+    if not items:
+        return []
+    resolutions = customers_resolve_many(
+        requests=[(message.sender, message.display_name, message.language) for message, _event in items]
+    )
+    customer_ids = sorted({resolution.customer.pk for resolution in resolutions})
+    _customers_lock(Customer, customer_ids)
+    ids = {message.provider_message_id[:255] for message, _event in items if message.provider_message_id}
+    existing = set(TimelineEntry.objects.filter(
+        channel=channel, direction=TimelineEntry.Direction.INBOUND, provider_message_id__in=ids,
+    ).values_list("provider_message_id", flat=True)) if ids else set()
+    batch = InboundBatch(locked_customers=set(customer_ids), absent_ids=ids - existing)
+    batch.threads_for(channel=channel, keys=(key for message, _event in items for key in message.thread_keys))
+    entries = [
+        message_ingest(channel=channel, message=message, event=event, from_archive=from_archive,
+                       resolution=resolution, batch=batch)
+        for (message, event), resolution in zip(items, resolutions, strict=True)
+    ]
+    batch.flush_threads(channel=channel)
+    return entries
+
+
+def _customers_lock(model, ids: list[int]) -> None:
+    # One statement, ascending ids: two batches locking overlapping customers cannot deadlock.
+    if ids and connection.features.has_select_for_no_key_update:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {model._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE", [ids]  # noqa: S608
+            )
+
+
+def _mark_processed_many(event_ids: list[int]) -> None:
+    InboundEvent.objects.filter(pk__in=event_ids).update(
+        status=InboundEvent.Status.PROCESSED, processed_at=timezone.now(), next_attempt_at=None, last_error=""
+    )
 
 
 def inbound_event_record_failure(*, event: InboundEvent, error: BaseException) -> None:

@@ -25,7 +25,7 @@ from knowledge import search, selectors
 from knowledge.languages import CHANNELS, kb_languages
 from knowledge.models import Article, Translation
 from knowledge.variants import serve, variant_kind
-from omnicenter.pagination import Pagination
+from omnicenter.pagination import SearchPagination
 
 
 class ReadOnly(permissions.BasePermission):
@@ -70,37 +70,6 @@ class ArticleOutSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-def represent(article: Article, translation: Translation, *, requested: str, channel: str | None,
-              snippet: str | None = None) -> dict:
-    served = serve(translation, channel)
-    return {
-        "id": article.pk,
-        "slug": article.slug,
-        "title": translation.title,
-        "text": served.text,
-        "html": served.html,
-        "markdown": served.markdown,
-        "snippet": snippet,
-        "served": {
-            "language": translation.language,
-            "requested_language": requested,
-            "language_fallback": translation.language != requested,
-            "channel": channel,
-            "variant": served.variant,
-            "variant_fallback": served.variant != variant_kind(channel),
-            "out_of_date": selectors.is_out_of_date(translation, article),
-        },
-        "visibility": article.visibility,
-        "category": article.category.slug if article.category_id else None,
-        "tags": [t.name for t in article.tags.all()],
-        "languages": sorted(t.language for t in article.translations.all()),
-        "related_articles": [a.slug for a in article.related_articles.all()],
-        "related_product_skus": list(article.related_product_skus),
-        "url": help_url(article, translation.language),
-        "updated_at": serializers.DateTimeField().to_representation(article.updated_at),
-    }
-
-
 _DATETIME = serializers.DateTimeField()
 
 
@@ -118,51 +87,75 @@ class _HelpUrls:
         return self.templates[language].replace(self.PLACEHOLDER, slug)
 
 
+def _item(row: dict, *, requested: str, channel: str | None, snippet: str | None, help_urls: _HelpUrls) -> dict:
+    """One article as the API serves it, from the plain row ``selectors.search_page_rows`` reads
+    (``represent`` makes the same row of model instances): the one place the shape is built."""
+    translation = SimpleNamespace(**{"rich_body": "", "rich_html": "", **row})
+    served = serve(translation, channel)
+    source = row["article__source_language"]
+    public = row["article__status"] == Article.Status.PUBLISHED and row["article__visibility"] == Article.Visibility.PUBLIC
+    return {
+        "id": row["article_id"],
+        "slug": row["article__slug"],
+        "title": row["title"],
+        "text": served.text,
+        "html": served.html,
+        "markdown": served.markdown,
+        "snippet": snippet,
+        "served": {
+            "language": row["language"],
+            "requested_language": requested,
+            "language_fallback": row["language"] != requested,
+            "channel": channel,
+            "variant": served.variant,
+            "variant_fallback": served.variant != variant_kind(channel),
+            "out_of_date": row["language"] != source and row["source_now"] is not None and row["source_revision"] < row["source_now"],
+        },
+        "visibility": row["article__visibility"],
+        "category": row["article__category__slug"],
+        "tags": row["tags"],
+        "languages": row["languages"],
+        "related_articles": row["related"],
+        "related_product_skus": list(row["article__related_product_skus"]),
+        "url": help_urls.get(row["language"], row["article__slug"]) if public else None,
+        "updated_at": _DATETIME.to_representation(row["article__updated_at"]),
+    }
+
+
+def represent(article: Article, translation: Translation, *, requested: str, channel: str | None,
+              help_urls: _HelpUrls | None = None) -> dict:
+    """``_item`` of a prefetched article (``translations``, ``tags``, the readable
+    ``related_articles``) and one of its translations: lists without a search, and one article."""
+    translations = {t.language: t for t in article.translations.all()}
+    source = translations.get(article.source_language)
+    row = {
+        **{name: getattr(translation, name) for name in selectors.ROW if "__" not in name},
+        **{name: getattr(translation, name) for name in selectors.RICH},
+        **{name: getattr(article, name.removeprefix("article__")) for name in selectors.ROW
+           if name.startswith("article__") and name != "article__category__slug"},
+        "article__category__slug": article.category.slug if article.category_id else None,
+        "languages": sorted(translations),
+        "source_now": source.revision if source else None,
+        "tags": [t.name for t in article.tags.all()],
+        "related": [a.slug for a in article.related_articles.all()],
+    }
+    return _item(row, requested=requested, channel=channel, snippet=None, help_urls=help_urls or _HelpUrls())
+
+
 def search_page(ids: list[int], *, articles, requested: str, channel: str | None, q: str) -> list[dict]:
-    """The API items of these translations, in this order: exactly what ``represent`` makes of
-    the same translation (tests/knowledge/test_api.py compares them), plus the snippet, read as
-    plain values: a page of 50 model instances with their prefetches cost more CPU than the
-    search itself. One statement on PostgreSQL, four elsewhere, whatever the page size."""
+    """The API items of these translations, in this order, plus their snippets, read as plain
+    values (``selectors.search_page_rows``): a page of 50 model instances with their prefetches
+    cost more CPU than the search itself. One statement on PostgreSQL, four elsewhere, whatever
+    the page size."""
     if not ids:
         return []
     by_id = selectors.search_page_rows(ids, articles=articles, rich=variant_kind(channel) == "rich", q=q, language=requested)
     help_urls = _HelpUrls()
-    items = []
-    for pk in ids:
-        row = by_id.get(pk)
-        if row is None:  # deleted since it was found
-            continue
-        translation = SimpleNamespace(**{"rich_body": "", "rich_html": "", **row})
-        served = serve(translation, channel)
-        source = row["article__source_language"]
-        public = row["article__status"] == Article.Status.PUBLISHED and row["article__visibility"] == Article.Visibility.PUBLIC
-        items.append({
-            "id": row["article_id"],
-            "slug": row["article__slug"],
-            "title": row["title"],
-            "text": served.text,
-            "html": served.html,
-            "markdown": served.markdown,
-            "snippet": search.snippet(row["body_text"], q=q, headline_text=row.get("headline_text")),
-            "served": {
-                "language": row["language"],
-                "requested_language": requested,
-                "language_fallback": row["language"] != requested,
-                "channel": channel,
-                "variant": served.variant,
-                "variant_fallback": served.variant != variant_kind(channel),
-                "out_of_date": row["language"] != source and row["source_now"] is not None and row["source_revision"] < row["source_now"],
-            },
-            "visibility": row["article__visibility"],
-            "category": row["article__category__slug"],
-            "tags": row["tags"],
-            "languages": row["languages"],
-            "related_articles": row["related"],
-            "related_product_skus": list(row["article__related_product_skus"]),
-            "url": help_urls.get(row["language"], row["article__slug"]) if public else None,
-            "updated_at": _DATETIME.to_representation(row["article__updated_at"]),
-        })
-    return items
+    return [
+        _item(by_id[pk], requested=requested, channel=channel, help_urls=help_urls,
+              snippet=search.snippet(by_id[pk]["body_text"], q=q, headline_text=by_id[pk].get("headline_text")))
+        for pk in ids if pk in by_id  # a translation deleted since it was found is skipped
+    ]
 
 
 KB_PARAMETERS = [
@@ -174,18 +167,11 @@ KB_PARAMETERS = [
 ]
 
 
-class ArticlePagination(Pagination):
-    # Bots and channels read the best few answers, and the help center shows 20 a page. Each item
-    # of a search costs a highlighted snippet (ts_headline re-reads its body): 20 rather than the
-    # project's 50 by default; `?page_size=` still goes up to 200 (docs/api.md).
-    page_size = 20
-
-
 class ArticleViewSet(viewsets.GenericViewSet):
     """Knowledge-base articles, in the translation and channel variant asked for."""
 
     permission_classes = [ReadOnly]
-    pagination_class = ArticlePagination
+    pagination_class = SearchPagination
     serializer_class = ArticleOutSerializer
     lookup_value_regex = r"[a-z0-9-]+"
     lookup_field = "slug"
@@ -237,11 +223,12 @@ class ArticleViewSet(viewsets.GenericViewSet):
             .prefetch_related("translations", "tags", related).order_by("-updated_at", "pk")
         )
         page = self.paginate_queryset(articles)
+        help_urls = _HelpUrls()
         rows = []
         for article in page:
             translation = selectors.pick_translation(article, language)
             if translation is not None:
-                rows.append(represent(article, translation, requested=language, channel=channel))
+                rows.append(represent(article, translation, requested=language, channel=channel, help_urls=help_urls))
         return self.get_paginated_response(rows)
 
     @extend_schema(parameters=KB_PARAMETERS[1:3], responses=ArticleOutSerializer)

@@ -19,7 +19,7 @@ CATEGORIES = [
 
 ARTICLES = [
     {
-        "slug": "track-your-order", "category": "orders", "tags": ["delivery", "order"], "skus": ["KETTLE-2000"],
+        "slug": "track-your-order", "category": "orders", "tags": ["delivery", "order"], "skus": ["RTR-AX3000", "TV-BOX-4K"],
         "translations": {
             "en": ("Track your order", "Every order gets a **tracking number** by email as soon as it ships.\n\n"
                    "1. Open the confirmation email.\n2. Click *Track parcel*.\n\nParcels usually arrive in 2–4 working days.",

@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from knowledge.languages import kb_languages
 from knowledge.models import Article, Category
+from omnicenter.transfer import ImportForm as BaseImportForm
 
 
 def _language_choices():
@@ -44,18 +45,5 @@ class ArticleForm(forms.Form):
         return found
 
 
-class ImportForm(forms.Form):
-    file = forms.FileField(label=_("CSV or JSON file"))
-    dry_run = forms.BooleanField(label=_("Dry run: only check, import nothing"), required=False, initial=True)
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload.size > 20 * 1024 * 1024:
-            raise forms.ValidationError(_("The file is larger than 20 MB."))
-        if not upload.name.lower().endswith((".csv", ".json")):
-            raise forms.ValidationError(_("Use a .csv or .json file."))
-        try:
-            upload.text = upload.read().decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise forms.ValidationError(_("The file is not UTF-8 text.")) from exc
-        return upload
+class ImportForm(BaseImportForm):
+    max_megabytes = 20

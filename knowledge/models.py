@@ -7,9 +7,10 @@ two optional channel variants: a short plain text (SMS, WhatsApp, chat) and a fu
 The source-language translation has a revision counter; other translations remember the revision
 they were translated from, so an edit of the source marks them out of date.
 
-Related products are stored as a list of catalog SKUs (``related_product_skus``): the catalog app
-is built on another branch at the same time, and a SKU is its stable public key, so no migration
-depends on the catalog's. A real M2M can replace it after both are merged (docs/knowledge.md).
+Related products are stored as a list of catalog SKUs (``related_product_skus``), a product's
+stable public key, so no knowledge migration depends on the catalog's. Every save checks that each
+SKU is a catalog product (knowledge.services); the help center shows the active ones by name, in
+the page's language (catalog.selectors.active_products_named).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from django.db.models import BooleanField, Case, FloatField, Q, QuerySet, Value,
 from django.db.models.expressions import RawSQL
 from django.utils.html import escape
 
-from knowledge.languages import search_config
+from knowledge.languages import SEARCH_CONFIGS, search_config
 from knowledge.models import Article, Translation
 
 START, STOP = "\x02", "\x03"
@@ -35,22 +35,25 @@ def is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
+# A translation's configuration in SQL, from knowledge.languages (constants, never user input).
+_CONFIG_CASE = "CASE t.language {} ELSE 'simple'::regconfig END".format(
+    " ".join(f"WHEN '{language}' THEN '{config}'::regconfig" for language, config in SEARCH_CONFIGS.items()))
+
+
 def index_translations(ids: list[int]) -> None:
     """Write the search entry of these translations (PostgreSQL only; a no-op elsewhere)."""
     if not ids or not is_postgres():
         return
     with connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             INSERT INTO knowledge_searchentry AS e (translation_id, article_id, language, search_title, title_vector, search_vector)
             SELECT t.id, t.article_id, t.language, t.search_title, to_tsvector(c.cfg, t.title),
                 setweight(to_tsvector(c.cfg, t.title), 'A')
                 || setweight(to_tsvector(c.cfg, coalesce(tags.names, '') || ' ' || t.short_text), 'B')
                 || setweight(to_tsvector(c.cfg, t.body_text), 'C')
             FROM knowledge_translation t
-            CROSS JOIN LATERAL (SELECT CASE t.language WHEN 'en' THEN 'english'::regconfig
-                         WHEN 'ru' THEN 'russian'::regconfig WHEN 'pl' THEN 'polish_unaccent'::regconfig
-                         ELSE 'simple'::regconfig END AS cfg) AS c
+            CROSS JOIN LATERAL (SELECT {_CONFIG_CASE} AS cfg) AS c
             LEFT JOIN LATERAL (
                 SELECT string_agg(g.name, ' ') AS names FROM knowledge_article_tags at
                 JOIN knowledge_tag g ON g.id = at.tag_id WHERE at.article_id = t.article_id
@@ -59,7 +62,7 @@ def index_translations(ids: list[int]) -> None:
             ON CONFLICT (translation_id) DO UPDATE SET article_id = EXCLUDED.article_id, language = EXCLUDED.language,
                 search_title = EXCLUDED.search_title, title_vector = EXCLUDED.title_vector,
                 search_vector = EXCLUDED.search_vector
-            """,
+            """,  # noqa: S608 (constants of knowledge.languages only)
             [list(ids)],
         )
 
@@ -200,21 +203,16 @@ def _search_fallback(translations: QuerySet[Translation], q: str, any_word: bool
 
 
 def snippets(translations: list[Translation], *, q: str, language: str) -> dict[int, str]:
-    """Highlighted excerpts of the body for these (already fetched) translations, by id."""
-    q = clean_query(q)
+    """Highlighted excerpts of the body for these (already fetched) translations, by id: one
+    ``headline`` statement on PostgreSQL; the plain excerpt (``snippet``) elsewhere, or when the
+    query has no word to highlight ("?!")."""
     if not translations:
         return {}
-    if not q:
-        return {t.pk: escape(_shorten(t.body_text)) for t in translations}
-    if is_postgres():
-        tsq, params = _tsquery(language, q)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id, ts_headline(%s::regconfig, body_text, {tsq}, %s) FROM knowledge_translation WHERE id = ANY(%s)",  # noqa: S608
-                [search_config(language), *params, HEADLINE_OPTIONS, [t.pk for t in translations]],
-            )
-            return {pk: _marked(text) for pk, text in cursor.fetchall()}
-    return {t.pk: _fallback_snippet(t.body_text, q) for t in translations}
+    expression = headline(q=q, language=language)
+    if expression is None:
+        return {t.pk: snippet(t.body_text, q=q) for t in translations}
+    found = Translation.objects.filter(pk__in=[t.pk for t in translations]).annotate(headline_text=expression)
+    return {pk: snippet("", q=q, headline_text=text) for pk, text in found.values_list("pk", "headline_text")}
 
 
 def translation_ids(articles: QuerySet[Article], *, q: str, language: str) -> list[int]:

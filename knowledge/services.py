@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from catalog.selectors import existing_skus
 from knowledge import search
 from knowledge.languages import kb_languages
 from knowledge.models import Article, ArticleAttachment, ArticleVersion, Category, Feedback, Tag, Translation
@@ -91,10 +92,14 @@ def check_article_data(data: ArticleData, *, article: Article | None) -> dict[st
             errors["tags"] = _("At most %(n)s tags.") % {"n": MAX_TAGS}
         elif any(not t.strip() or len(t.strip()) > 50 for t in data.tags):
             errors["tags"] = _("A tag is 1 to 50 characters.")
-    if data.related_product_skus is not None and any(
-        not isinstance(s, str) or not s.strip() or len(s) > 64 for s in data.related_product_skus
-    ):
-        errors["related_product_skus"] = _("A SKU is 1 to 64 characters.")
+    if data.related_product_skus is not None:
+        if any(not isinstance(s, str) or not s.strip() or len(s) > 64 for s in data.related_product_skus):
+            errors["related_product_skus"] = _("A SKU is 1 to 64 characters.")
+        else:
+            wanted = {s.strip() for s in data.related_product_skus}
+            unknown = sorted(wanted - existing_skus(sorted(wanted)))
+            if unknown:
+                errors["related_product_skus"] = _("Unknown SKU: %(skus)s.") % {"skus": ", ".join(unknown)}
     existing = set(article.translations.values_list("language", flat=True)) if article else set()
     for language, content in data.translations.items():
         prefix = f"translations.{language}"
@@ -259,7 +264,8 @@ def article_set_status(*, article: Article, status: str, by) -> ArticleVersion |
 
 def article_restore(*, article: Article, version: ArticleVersion, by) -> ArticleVersion | None:
     """Make the article what it was at ``version`` (a new version records the restore). Translations
-    added after that version are removed; a category or related article since deleted stays empty."""
+    added after that version are removed; a category, related article or product since deleted
+    stays empty."""
     if version.article_id != article.pk:
         raise NotFound(_("No such version of this article."))
     snap = version.snapshot
@@ -269,7 +275,7 @@ def article_restore(*, article: Article, version: ArticleVersion, by) -> Article
             slug=snap["slug"] if not Article.objects.filter(slug=snap["slug"]).exclude(pk=article.pk).exists() else None,
             category=Category.objects.filter(slug=snap["category"]).first() if snap["category"] else None,
             status=snap["status"], visibility=snap["visibility"], source_language=snap["source_language"],
-            tags=snap["tags"], related_product_skus=snap["related_product_skus"],
+            tags=snap["tags"], related_product_skus=sorted(existing_skus(snap["related_product_skus"])),
             related_articles=list(Article.objects.filter(slug__in=snap["related_articles"]).exclude(pk=article.pk)),
             translations=snap["translations"],
         )

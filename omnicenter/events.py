@@ -11,7 +11,7 @@ Event types and who receives them (choosing recipients is a security decision):
 | `ticket.created` | a ticket is opened | the ticket's team, its assignee, supervisors |
 | `ticket.updated` | status, priority, team, assignee or tags change | the ticket's team, assignee, supervisors, plus the previous team and assignee |
 | `timeline.appended` | a message, note, call or system entry is added | the ticket's team, assignee, supervisors |
-| `message.status` | an outbound message moves to sent, delivered, read, failed or unknown | the ticket's team, assignee, supervisors |
+| `message.status` | an outbound message moves to sent, delivered, read, failed or unknown, or its recipient reports it as spam | the ticket's team, assignee, supervisors |
 
 Personal notices (`publish_personal`, agent group only): `mention` (an internal note mentions
 the agent) and `assigned` (a ticket was assigned to the agent): `{"type", "ticket", "version"}`.

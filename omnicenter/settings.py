@@ -11,6 +11,7 @@ Setting only one of the two URLs is a configuration error, not a silent half-mod
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -169,10 +170,22 @@ else:
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
-    # channels_redis defaults (capacity 100, pool 100) dropped half of a 200-message burst and
-    # failed websocket handshakes in a 200-connect storm on these machines, so size them here.
+    # channels_redis's pub/sub layer: one PUBLISH per group send, fanned out inside each server
+    # process. The core layer queues one copy per socket and pays three Redis round trips to
+    # deliver each: a web chat message reaches 20 agent sockets through two groups each, and at
+    # 100 messages/s agents saw it 3.9 s late (p50) against 32 ms with this layer
+    # (docs/performance.md, web chat). Live events are hints either way (clients catch up).
     CHANNEL_LAYERS = {
         "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}], "prefix": "oc-ws"},
+        }
+    }
+    # CHANNEL_LAYER=core: the queued layer instead. Its defaults (capacity 100, pool 100) dropped
+    # half of a 200-message burst and failed websocket handshakes in a 200-connect storm on these
+    # machines, so it is sized here.
+    if env.string("CHANNEL_LAYER", "pubsub") == "core":
+        CHANNEL_LAYERS["default"] = {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [
@@ -190,14 +203,6 @@ else:
                 "group_expiry": 86400,
                 "prefix": "oc-ws",
             },
-        }
-    }
-    # CHANNEL_LAYER=pubsub: channels_redis's pub/sub layer, one PUBLISH per group send fanned out
-    # inside each server process, instead of one queued copy per socket (docs/performance.md).
-    if env.string("CHANNEL_LAYER", "core") == "pubsub":
-        CHANNEL_LAYERS["default"] = {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}], "prefix": "oc-ws"},
         }
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -315,16 +320,26 @@ MAILERS = {
 }
 DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", "Omnicenter <noreply@localhost>")
 # anymail's webhooks under /anymail/ (channels_inbound/email/anymail_hooks.py): the shared basic-auth
-# secret for every ESP, plus the ESPs that sign their webhooks. Postmark and SendGrid rely on basic
-# auth alone; Amazon SES (SNS) needs boto3 (django-anymail[amazon-ses]) and basic auth.
+# secret for every ESP, plus the ESPs that sign their webhooks (Mailgun's HMAC, SendGrid's signed
+# event webhook). Postmark and SendGrid's inbound parse rely on basic auth alone; Amazon SES (SNS)
+# needs boto3 (django-anymail[amazon-ses]) and basic auth, and SNS's signature is checked too.
 ANYMAIL = {
     name: value
     for name, value in {
         "WEBHOOK_SECRET": env.string("ANYMAIL_WEBHOOK_SECRET"),
         "MAILGUN_WEBHOOK_SIGNING_KEY": env.string("MAILGUN_WEBHOOK_SIGNING_KEY"),
+        "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY": env.string("SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY"),
     }.items()
     if value
 }
+# An insecure anymail configuration stops every process at start rather than warning: without the
+# secret the webhooks are not served at all (omnicenter/urls.py), a malformed one is refused here,
+# and anymail's "insecure webhook" warning is raised as an error (channels_inbound/apps.py).
+if "WEBHOOK_SECRET" in ANYMAIL and not re.fullmatch(r"[^:\s]+:\S+", ANYMAIL["WEBHOOK_SECRET"]):
+    raise ImproperlyConfigured(
+        "ANYMAIL_WEBHOOK_SECRET must be 'user:password' (the HTTP basic auth of the ESP webhooks), "
+        "without spaces and with a non-empty user and password."
+    )
 # Amazon SES posts through SNS, whose signature channels_inbound/email/sns.py checks: the signing
 # certificate must come from an SNS host, and the topic, when this list is set, must be one of these.
 AMAZON_SNS_CERT_URL_RE = r"https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[^?#]+\.pem"

@@ -8,11 +8,10 @@ import contextlib
 import json
 from collections import deque
 
-from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from omnicenter import events, roles
+from omnicenter.consumers import JsonConsumer
 
 UNAUTHORIZED = 4401
 RECENT_EVENTS = 256  # remembered per socket to drop the copies that arrive through other groups
@@ -84,26 +83,16 @@ def _presence_touch(user_id: int) -> None:
 
 TYPING_MIN_INTERVAL = 1.0  # seconds
 
-# Channel-layer messages whose handlers only forward to the socket and never touch the database.
-# channels' `AsyncConsumer.dispatch` first runs `close_old_connections` through `sync_to_async`
-# for every message: a hop to asgiref's one shared thread, so one event to 200 sockets queued 200
-# hops behind each other there (docs/performance.md, fan-out). The handlers that do use the
-# database go through `database_sync_to_async`, which closes old connections around each call.
-FORWARD_ONLY = frozenset({"oc.event", "oc.events", "oc.collision"})
 
-
-class AgentConsumer(AsyncJsonWebsocketConsumer):
-    async def dispatch(self, message: dict) -> None:
-        if message.get("type") in FORWARD_ONLY:
-            await getattr(self, get_handler_name(message))(message)
-        else:
-            await super().dispatch(message)
-
+class AgentConsumer(JsonConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         session = self.scope.get("session")
         self.joined: list[str] = []
-        self.recent_events: deque[str] = deque(maxlen=RECENT_EVENTS)
+        # The keys of the last RECENT_EVENTS events, in order (to forget the oldest) and as a set
+        # (to look one up without comparing it with all of them: two per event on a busy inbox).
+        self.recent_events: deque[str] = deque()
+        self.recent_keys: set[str] = set()
         if user is None or not user.is_authenticated or session is None or not session.session_key:
             await self.close(code=UNAUTHORIZED)
             return
@@ -209,9 +198,12 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         # An event is sent to each of its groups, and a socket in several of them (team, agent,
         # supervisors) gets one copy per group: forward it once.
         key = json.dumps(event, sort_keys=True)
-        if key in self.recent_events:
+        if key in self.recent_keys:
             return
+        if len(self.recent_events) >= RECENT_EVENTS:
+            self.recent_keys.discard(self.recent_events.popleft())
         self.recent_events.append(key)
+        self.recent_keys.add(key)
         await self.send_json(event)
 
     async def oc_session_closed(self, message: dict) -> None:

@@ -134,6 +134,26 @@ class EmailAdapter(Adapter):
         base = f"{settings.PUBLIC_BASE_URL}/anymail/{esp}"
         return {"inbound": f"{base}/inbound/", "tracking": f"{base}/tracking/"}
 
+    def test_connection(self, channel: Channel) -> tuple[bool, str]:
+        """Both halves: the IMAP mailbox that is polled, and the SMTP server replies go out through
+        (an ESP is not called: anymail checks its credentials when it sends)."""
+        from channels_inbound.email.imap import mailbox_test_connection
+        from channels_inbound.email.outbound import smtp_test_connection
+
+        configured = channel.settings or {}
+        if (configured.get("imap_host") or "").strip():
+            imap_ok, imap = mailbox_test_connection(settings_data=configured, password=channel.secret("imap_password"))
+        else:
+            imap_ok, imap = True, str(_("No mailbox to poll: mail arrives through the ESP's inbound webhook."))
+        esp = (configured.get("esp") or "").strip()
+        if esp:
+            smtp_ok, smtp = True, str(_("Replies go out through %(esp)s.") % {"esp": esp})
+        elif (configured.get("smtp_host") or "").strip():
+            smtp_ok, smtp = smtp_test_connection(channel)
+        else:
+            smtp_ok, smtp = False, str(_("No SMTP server and no ESP are configured: replies cannot be sent."))
+        return imap_ok and smtp_ok, str(_("Incoming: %(imap)s Outgoing: %(smtp)s") % {"imap": imap, "smtp": smtp})
+
     can_send_text = True
 
     def can_send_text_on(self, channel: Channel) -> bool:

@@ -5,7 +5,8 @@ WEBHOOK_SECRET) and answer 400 before any signal is sent; these receivers only r
 requests. Inbound mail is routed to the active email channel whose address or aliases match one of
 its recipients and stored raw, under the same dedup key as IMAP polling, so a mail that arrives both
 ways (or twice from the ESP) is stored once. Tracking events move the outbound message's delivery
-state through the monotonic `message_status_apply`.
+state through the monotonic `message_status_apply`; a spam complaint is noted on the message
+(`message_complaint_record`) without changing its delivery state. Both show live.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from anymail.signals import EventType, inbound, tracking
 
-from channels_inbound.delivery import message_status_apply
+from channels_inbound.delivery import message_complaint_record, message_status_apply
 from channels_inbound.email.imap import email_external_id
 from channels_inbound.email.outbound import TOKEN_RE
 from channels_inbound.models import Channel
@@ -103,8 +104,11 @@ def entry_for_message_id(message_id: str) -> TimelineEntry | None:
 
 def handle_tracking(sender, event: AnymailTrackingEvent, esp_name: str, **kwargs) -> None:
     if event.event_type == EventType.COMPLAINED:
-        logger.warning("%s reports a spam complaint from %s about message %s",
-                       esp_name, event.recipient, event.message_id)
+        entry = entry_for_message_id(str(event.message_id or ""))
+        logger.warning("%s reports a spam complaint from %s about message %s%s", esp_name, event.recipient,
+                       event.message_id, "" if entry else " (unknown; ignored)")
+        if entry is not None:
+            message_complaint_record(entry_id=entry.pk, recipient=str(event.recipient or ""), provider=esp_name)
         return
     status = STATUS_FOR_EVENT.get(event.event_type)
     if status is None:
@@ -120,5 +124,11 @@ def handle_tracking(sender, event: AnymailTrackingEvent, esp_name: str, **kwargs
 
 
 def connect() -> None:
+    import warnings
+
+    from anymail.exceptions import AnymailInsecureWebhookWarning
+
+    # A webhook view that would accept unauthenticated posts fails instead of warning.
+    warnings.filterwarnings("error", category=AnymailInsecureWebhookWarning)
     inbound.connect(handle_inbound, dispatch_uid="omnicenter.email.anymail_inbound")
     tracking.connect(handle_tracking, dispatch_uid="omnicenter.email.anymail_tracking")

@@ -47,13 +47,11 @@ from channels_inbound.services import (
     inbound_event_record_failure,
     inbound_events_store_claimed,
     message_ingest,
+    messages_ingest_together,
 )
 from customers.identities import InvalidIdentity, normalize_email
 from customers.models import Customer, Identity
-from customers.services import customers_resolve_many
 from omnicenter import events
-from tickets.models import TimelineEntry
-from tickets.services import InboundBatch
 
 if TYPE_CHECKING:
     from channels_inbound.email.adapter import EmailAdapter
@@ -290,30 +288,9 @@ def _run(channel: Channel, adapter: EmailAdapter, mails: list[ArchivedMail], *, 
 
 
 def _ingest_together(channel: Channel, adapter: EmailAdapter, mails: list[ArchivedMail]) -> None:
-    """The spine for a batch in one go: senders resolved together, their customers locked in one
-    statement (ascending ids, before any ticket: the documented lock order), one query for the
-    entries that exist already and one for the conversation keys the batch's mails carry; then
-    each message threaded and appended in archive order, and the keys they brought written in one
-    statement."""
-    messages = [(mail, message) for mail in mails for message in adapter.messages_from(channel, mail.read)]
-    if not messages:
-        return
-    resolutions = customers_resolve_many(
-        requests=[(message.sender, message.display_name, message.language) for _mail, message in messages]
-    )
-    customer_ids = sorted({resolution.customer.pk for resolution in resolutions})
-    list(Customer.objects.select_for_update(no_key=True).filter(pk__in=customer_ids).order_by("pk")
-         .values_list("pk", flat=True))
-    ids = {message.provider_message_id for _mail, message in messages if message.provider_message_id}
-    existing = set(TimelineEntry.objects.filter(
-        channel=channel, direction=TimelineEntry.Direction.INBOUND, provider_message_id__in=ids,
-    ).values_list("provider_message_id", flat=True))
-    batch = InboundBatch(locked_customers=set(customer_ids), absent_ids=ids - existing)
-    batch.threads_for(channel=channel, keys=(key for _mail, message in messages for key in message.thread_keys))
-    for (mail, message), resolution in zip(messages, resolutions, strict=True):
-        message_ingest(channel=channel, message=message, event=mail.event, from_archive=True,
-                       resolution=resolution, batch=batch)
-    batch.flush_threads(channel=channel)
+    """The spine for a batch in one go (`messages_ingest_together`), in archive order."""
+    messages_ingest_together(channel=channel, from_archive=True, items=[
+        (message, mail.event) for mail in mails for message in adapter.messages_from(channel, mail.read)])
 
 
 def _ingest(channel: Channel, adapter: EmailAdapter, mail: ArchivedMail) -> None:

@@ -292,11 +292,29 @@ def _classify(code: int, reason: str, what: str) -> Exception:
     return TransientSendError(text)  # a nonsensical code: let a later attempt find out
 
 
-def _send_smtp(channel: Channel, mail: EmailMultiAlternatives) -> None:
+def smtp_test_connection(channel: Channel) -> tuple[bool, str]:
+    """The outgoing half of the admin's "test connection": connect, TLS as configured, log in, and
+    quit without sending. Says what failed, never the password."""
+    try:
+        _send_smtp(channel, None)
+    except (PermanentSendError, TransientSendError, UnknownOutcome) as exc:
+        return False, str(exc)
+    where = {"host": channel.settings.get("smtp_host"), "port": _smtp_port(channel.settings)}
+    if channel.settings.get("smtp_user"):
+        return True, _("Connected to %(host)s:%(port)s and logged in.") % where
+    return True, _("Connected to %(host)s:%(port)s (no login configured).") % where
+
+
+def _smtp_port(settings: dict) -> int:
+    return int(settings.get("smtp_port") or DEFAULT_PORTS.get(settings.get("smtp_security") or "starttls", 25))
+
+
+def _send_smtp(channel: Channel, mail: EmailMultiAlternatives | None) -> None:
+    """Send `mail` over the channel's SMTP server; with None, only connect and log in."""
     settings = channel.settings
     security = settings.get("smtp_security") or "starttls"
     host = settings.get("smtp_host") or ""
-    port = int(settings.get("smtp_port") or DEFAULT_PORTS.get(security, 25))
+    port = _smtp_port(settings)
     user = settings.get("smtp_user") or ""
     password = channel.secret("smtp_password") if user else ""
     secrets = {"smtp_password": password}
@@ -304,10 +322,10 @@ def _send_smtp(channel: Channel, mail: EmailMultiAlternatives) -> None:
         raise PermanentSendError(_("The channel has no SMTP server configured."))
     local, domain = _split_address(settings.get("address", ""))
     sender = f"{local}@{domain}"
-    recipients = mail.recipients()
+    recipients = mail.recipients() if mail is not None else []
     # 7-bit transfer encodings (quoted-printable, base64) go through every relay, with or without
     # 8BITMIME, and the headers are RFC 2047-encoded: the bytes on the wire are plain ASCII.
-    data = mail.message(policy=WIRE_POLICY).as_bytes()
+    data = mail.message(policy=WIRE_POLICY).as_bytes() if mail is not None else b""
     body_sent = False
     smtp: smtplib.SMTP | None = None
     try:
@@ -322,6 +340,8 @@ def _send_smtp(channel: Channel, mail: EmailMultiAlternatives) -> None:
             smtp.ehlo()
         if user:
             smtp.login(user, password)
+        if mail is None:
+            return
         options = []
         if not all(addr.isascii() for addr in [sender, *recipients]) and smtp.has_extn("smtputf8"):
             options.append("SMTPUTF8")

@@ -17,13 +17,13 @@ import time
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from channels_inbound.webchat import mailing, services, tokens
 from channels_inbound.webchat.adapter import normalize_origin
+from omnicenter.consumers import JsonConsumer
 from omnicenter.errors import DomainError
 
 UNAUTHORIZED = 4401
@@ -69,7 +69,7 @@ def _client_ip(scope) -> str:
     return client[0] or ""
 
 
-class WidgetConsumer(AsyncJsonWebsocketConsumer):
+class WidgetConsumer(JsonConsumer):
     async def connect(self) -> None:
         self.visitor: tokens.Visitor | None = None
         self.group = ""
@@ -151,9 +151,8 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(await _welcome(self.channel_row, visitor, after))
 
     def _rate_ok(self) -> bool:
-        return services.rate_allow(f"v:{self.group}", settings.WEBCHAT_RATE_VISITOR) and services.rate_allow(
-            f"ip:{_client_ip(self.scope)}", settings.WEBCHAT_RATE_IP
-        )
+        return services.rate_allow_all([(f"v:{self.group}", settings.WEBCHAT_RATE_VISITOR),
+                                        (f"ip:{_client_ip(self.scope)}", settings.WEBCHAT_RATE_IP)])
 
     async def _post(self, content: dict, call) -> None:
         ref = content.get("id") if isinstance(content.get("id"), str) else ""

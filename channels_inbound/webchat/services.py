@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.db.models import Exists, OuterRef, Q, prefetch_related_objects
 from django.urls import reverse
 from django.utils import timezone
@@ -96,13 +97,33 @@ def visitor_is_online(*, channel_key: str, visitor_id: str) -> bool:
 
 def rate_allow(key: str, limit: int, window: int = 60) -> bool:
     """A fixed-window counter in the shared cache: True while `key` stays within `limit` per window."""
-    key = f"webchat-rate:{key}:{int(timezone.now().timestamp()) // window}"
+    return rate_allow_all([(key, limit)], window)
+
+
+def rate_allow_all(limits: list[tuple[str, int]], window: int = 60) -> bool:
+    """Count one attempt on each (key, limit) counter: True while every one stays within its limit
+    per window. With Redis, one round trip for all of them (SET NX EX and INCR per counter);
+    through Django's cache API each counter took three (ADD, EXISTS, INCR), on every chat message."""
+    slot = int(timezone.now().timestamp()) // window
+    keys = [f"webchat-rate:{key}:{slot}" for key, _limit in limits]
+    backend = caches["default"]  # `cache` is a proxy to it
+    if not isinstance(backend, RedisCache):  # embedded mode: the local-memory cache
+        return all([_rate_count(key, window) <= limit for key, (_key, limit) in zip(keys, limits, strict=True)])
+    pipe = backend._cache.get_client(write=True).pipeline(transaction=False)
+    for key in keys:
+        pipe.set(backend.make_key(key), 0, ex=window + 1, nx=True)  # a new window's counter, expiring
+        pipe.incr(backend.make_key(key))
+    counts = pipe.execute()[1::2]
+    return all(count <= limit for count, (_key, limit) in zip(counts, limits, strict=True))
+
+
+def _rate_count(key: str, window: int) -> int:
     if cache.add(key, 1, window + 1):
-        return True
+        return 1
     try:
-        return cache.incr(key) <= limit
+        return cache.incr(key)
     except ValueError:
-        return True
+        return 1
 
 
 # --- sessions ------------------------------------------------------------------------------------
@@ -275,8 +296,9 @@ def _is_uuid(value: str) -> bool:
     return bool(re.fullmatch(r"[0-9a-fA-F-]{32,36}", value or ""))
 
 
-def message_frame(entry: TimelineEntry) -> dict:
-    """One message as the widget sees it: no internal ids, no delivery errors, the agent's first name."""
+def message_frame(entry: TimelineEntry, attachments: list | None = None) -> dict:
+    """One message as the widget sees it: no internal ids, no delivery errors, the agent's first name.
+    `attachments`: the entry's, when the caller knows them (else read through `entry.attachments`)."""
     inbound_ = entry.direction == TimelineEntry.Direction.INBOUND
     author = "" if inbound_ or entry.author_user is None else (entry.author_user.first_name or entry.author_user.username)
     return {
@@ -290,7 +312,7 @@ def message_frame(entry: TimelineEntry) -> dict:
         "attachments": [
             {"name": a.filename, "type": a.content_type, "size": a.size,
              "url": settings.PUBLIC_BASE_URL + reverse("webchat-file", args=[tokens.file_token(str(a.public_id))])}
-            for a in entry.attachments.all()
+            for a in (entry.attachments.all() if attachments is None else attachments)
         ],
     }
 
@@ -398,9 +420,13 @@ def visitor_message_post(
         inbound.inbound_event_process_stored(event=event, claimed=created)
         if created or event.status != InboundEvent.Status.PROCESSED else None
     )
+    attachments = None
     if entries:
         entry = entries[0]
-        prefetch_related_objects([entry], "attachments")
+        if created and not clean_files:
+            attachments = []  # a message just stored without files has none to read back
+        else:
+            prefetch_related_objects([entry], "attachments")
     else:  # a repeated client id, or processed elsewhere: read it back
         entry = (
             TimelineEntry.objects.filter(channel=channel, direction=TimelineEntry.Direction.INBOUND, provider_message_id=external_id)
@@ -409,7 +435,7 @@ def visitor_message_post(
     if entry is None:
         # Stored but not processed (a database error on the way): the sweep will retry it.
         raise WebchatError("not_processed", _("Your message was received but could not be shown yet."))
-    frame = message_frame(entry)
+    frame = message_frame(entry, attachments)
     events.send_now([visitor_group(channel.key, visitor.id)], {"type": "widget.message", "message": frame})
     return Posted(frame=frame, duplicate=not created)
 

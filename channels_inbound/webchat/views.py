@@ -235,8 +235,8 @@ def send(request, key: str):
         if kind not in ("message", "callback"):
             return _cors(JsonResponse({"type": "error", "code": "bad_request", "message": _("Unknown frame type.")}, status=400), origin)
         group = services.visitor_group(channel.key, visitor.id)
-        if not (services.rate_allow(f"v:{group}", settings.WEBCHAT_RATE_VISITOR)
-                and services.rate_allow(f"ip:{_client_ip(request)}", settings.WEBCHAT_RATE_IP)):
+        if not services.rate_allow_all([(f"v:{group}", settings.WEBCHAT_RATE_VISITOR),
+                                        (f"ip:{_client_ip(request)}", settings.WEBCHAT_RATE_IP)]):
             return _cors(JsonResponse({"type": "error", "code": "rate_limited", "ref": ref,
                                        "message": _("You are sending messages too fast; wait a moment.")}, status=429), origin)
         try:

@@ -11,7 +11,6 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -21,6 +20,7 @@ from knowledge.languages import kb_languages
 from knowledge.models import Article, ArticleVersion
 from knowledge.rendering import markdown_to_html
 from knowledge.services import ArticleData, ArticleInvalid
+from omnicenter.transfer import export_response
 from tickets.views import admin_required
 
 
@@ -141,8 +141,11 @@ def article_edit(request, article_id: int, lang: str | None = None):
 @require_POST
 @admin_required
 def preview(request):
-    """The sanitized HTML of the Markdown being typed (htmx swaps it into the preview box)."""
-    text = request.POST.get("body") or request.POST.get("rich_body") or ""
+    """The sanitized HTML of the Markdown being typed (htmx swaps it into the preview box). htmx
+    posts the whole form from either textarea, so the field is the one htmx names as the trigger
+    (``HX-Trigger-Name``): the main body unless it is the rich body."""
+    field = "rich_body" if request.headers.get("HX-Trigger-Name") == "rich_body" else "body"
+    text = request.POST.get(field) or ""
     html = markdown_to_html(text[:200_000])
     return HttpResponse(html or f'<p class="hint">{_("Nothing to preview.")}</p>')
 
@@ -228,8 +231,8 @@ def transfer_page(request):
     report = None
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
-        fmt = "json" if upload.name.lower().endswith(".json") else "csv"
-        report = transfer.articles_import(text=upload.text, fmt=fmt, by=request.user, dry_run=form.cleaned_data["dry_run"])
+        report = transfer.articles_import(text=upload["content"], fmt=upload["format"], by=request.user,
+                                          dry_run=form.cleaned_data["dry_run"])
     status = 400 if report is not None and not report.ok else 200
     return render(request, "knowledge/admin/transfer.html", {"form": form, "report": report}, status=status)
 
@@ -237,12 +240,7 @@ def transfer_page(request):
 @require_GET
 @admin_required
 def export(request, fmt: str):
-    stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    if fmt == "csv":
-        response = HttpResponse(transfer.export_csv(), content_type="text/csv; charset=utf-8")
-    elif fmt == "json":
-        response = HttpResponse(transfer.export_json(), content_type="application/json")
-    else:
+    exports = {"csv": transfer.export_csv, "json": transfer.export_json}
+    if fmt not in exports:
         raise Http404
-    response["Content-Disposition"] = f'attachment; filename="articles-{stamp}.{fmt}"'
-    return response
+    return export_response(exports[fmt](), fmt=fmt, name="articles")

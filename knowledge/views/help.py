@@ -17,6 +17,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from catalog.selectors import active_products_named
 from knowledge import search, selectors, services
 from knowledge.languages import kb_languages
 from knowledge.models import Article, ArticleAttachment, Category, Translation
@@ -138,6 +139,7 @@ def help_article(request, lang: str, slug: str):
     return _render(request, lang, "knowledge/help/article.html", {
         "article": article, "translation": chosen, "served": serve(chosen, "help"),
         "available": available, "related": [(a, t) for a, t in related if t is not None],
+        "products": active_products_named(article.related_product_skus, language=lang, channel="help"),
         "thanks": request.GET.get("thanks") == "1",
         "alternates": [(code, reverse("help-article", args=[code, slug])) for code in available],
         "canonical": reverse("help-article", args=[chosen.language, slug]),

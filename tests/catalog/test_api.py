@@ -137,6 +137,26 @@ def test_read_only_tokens_read_and_validate_but_products_cannot_be_written(peopl
     assert Product.objects.count() == 1
 
 
+def test_bot_tokens_see_released_products_only_whatever_they_ask(people, router):
+    draft = ProductFactory(sku="RTR-9", name="Next router", status=Product.Status.DRAFT)
+    bot = token_client(people.admin, read_only=True)
+    for params in ({}, {"status": "all"}, {"status": "draft"}, {"q": "router", "status": "all"}):
+        response = bot.get(PRODUCTS, params)
+        assert response.status_code == 200, params
+        assert [item["sku"] for item in response.json()["results"]] == ["RTR-1"], params
+    assert bot.get(f"{PRODUCTS}{draft.pk}/", {"status": "all"}).status_code == 404
+    staff = token_client(people.admin, read_only=False)
+    assert [item["sku"] for item in staff.get(PRODUCTS, {"status": "draft"}).json()["results"]] == ["RTR-9"]
+    assert staff.get(f"{PRODUCTS}{draft.pk}/").json()["sku"] == "RTR-9"
+
+
+@pytest.mark.parametrize("path", ["", "{pk}/"])
+def test_an_unknown_language_is_refused_clearly(people, api_as, router, path):
+    response = api_as(people.agent_a).get(PRODUCTS + path.format(pk=router.pk), {"lang": "de", "q": "router"})
+    assert response.status_code == 400
+    assert response.json() == {"lang": ["Unknown language; one of: en, ru, pl."]}
+
+
 def test_validate_returns_every_violation_in_the_requested_language(people, api_as, router):
     tv = ProductFactory(sku="TV-1", name="TV box")
     RuleFactory(product=tv, kind=Rule.Kind.EXCLUDES, other=router)

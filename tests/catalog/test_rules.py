@@ -206,3 +206,49 @@ def test_validation_reads_a_fixed_number_of_queries(django_assert_max_num_querie
         validate_configuration(items=[(p, 1) for p in products[:3]], customer=customer, language="en")
     with django_assert_max_num_queries(9):
         validate_configuration(items=[(p, 1) for p in products], customer=customer, language="en")
+
+
+def test_an_excludes_rule_on_an_owned_product_binds_the_other_way_too(router, tv):
+    # The rule is written on the router the customer owns; the TV box is what they ask for.
+    RuleFactory(product=router, kind=Rule.Kind.EXCLUDES, other=tv)
+    customer = CustomerFactory()
+    OwnedProductFactory(customer=customer, product=router)
+
+    result = validate_configuration(items=[(tv, 1)], customer=customer, language="en")
+
+    assert messages(result) == ["TV box (TV-1) cannot be combined with Fibre router (RTR-1), which the customer already owns."]
+    assert result.violations[0].products == ("TV-1", "RTR-1")
+    assert validate_configuration(items=[(tv, 1)], customer=CustomerFactory()).valid
+
+
+def test_every_rule_kind_is_explained_in_polish_from_the_shipped_catalog():
+    # No test catalog here: locale/pl as it ships must explain every kind of broken rule.
+    router = ProductFactory(sku="RTR-1", name="Fibre router", texts={"pl": "Router światłowodowy"})
+    cable = ProductFactory(sku="RTR-2", name="Cable router", texts={"pl": "Router kablowy"})
+    mesh = ProductFactory(sku="MESH-1", name="Mesh extender", kind=Product.Kind.ADDON, texts={"pl": "Wzmacniacz Mesh"})
+    tv = ProductFactory(sku="TV-1", name="TV box", texts={"pl": "Dekoder TV"})
+    sim = ProductFactory(sku="SIM-1", name="SIM card", texts={"pl": "Karta SIM"}, markets=["GB"])
+    GroupFactory(name="Routery", products=[router, cable])
+    RuleFactory(product=mesh, kind=Rule.Kind.REQUIRES, other=tv)
+    RuleFactory(product=cable, kind=Rule.Kind.EXCLUDES, other=sim)
+    RuleFactory(product=mesh, kind=Rule.Kind.COMPATIBLE, other=tv)
+    RuleFactory(product=router, kind=Rule.Kind.QUANTITY, other=None, min_quantity=2)
+    RuleFactory(product=sim, kind=Rule.Kind.QUANTITY, other=None, max_quantity=1)
+
+    result = validate_configuration(items=[(router, 1), (cable, 1), (mesh, 1), (sim, 3)], market="PL", language="pl")
+
+    assert result.language == "pl"
+    assert sorted(messages(result)) == sorted([
+        "Wzmacniacz Mesh (MESH-1) wymaga Dekoder TV (TV-1); dodaj Dekoder TV (TV-1) do konfiguracji.",
+        "Produktu Router kablowy (RTR-2) nie można łączyć z Karta SIM (SIM-1).",
+        "Wzmacniacz Mesh (MESH-1) działa tylko z jednym z: Dekoder TV (TV-1).",
+        "Router światłowodowy (RTR-1) wymaga ilości co najmniej 2 (żądano 1).",
+        "Karta SIM (SIM-1) dopuszcza ilość co najwyżej 1 (żądano 3).",
+        "Wybierz tylko jeden produkt z grupy „Routery”: Router światłowodowy (RTR-1), Router kablowy (RTR-2).",
+        "Produkt Karta SIM (SIM-1) nie jest sprzedawany na rynku PL.",
+    ])
+    alone = validate_configuration(items=[(mesh, 1)], market="PL", language="pl")
+    assert [v.rule for v in alone.violations] == ["base", "requires", "compatible"]
+    assert messages(alone)[:1] == [
+        "Wzmacniacz Mesh (MESH-1) jest opcją lub dodatkiem i wymaga produktu głównego w konfiguracji."
+    ]

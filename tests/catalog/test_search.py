@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from catalog import search
-from catalog.models import Product, ProductText
+from catalog.models import Product, ProductText, SearchWord
 from tests.catalog.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -36,6 +37,22 @@ def test_name_matches_rank_above_description_matches(catalog):
     assert skus(search.search_product_ids("cable")) == ["CBL-7"]
 
 
+def test_a_product_found_in_two_languages_does_not_outrank_a_better_match_in_one():
+    # Both are named "router"; the hub's description says it twice more. The kit is named so in
+    # English and in Polish, which once added up to twice the score (a sum over languages).
+    kit = ProductFactory(sku="A-KIT", name="Router kit", name__description="Cables and a stand.")
+    ProductText.objects.create(product=kit, language="pl", name="Router zestaw", description="Kable i stojak.")
+    ProductFactory(sku="B-HUB", name="Router hub", name__description="A router for the router cupboard.")
+    search.search_words_rebuild()
+
+    assert skus(search.search_product_ids("router")) == ["B-HUB", "A-KIT"]
+
+
+def test_descriptions_fill_the_page_only_after_the_names(catalog):
+    assert skus(search.search_product_ids("router", limit=1)) == ["RTR-100"]
+    assert skus(search.search_product_ids("router", limit=2)) == ["RTR-100", "CBL-7"]
+
+
 def test_russian_stemming_finds_inflected_forms(catalog):
     for query in ("маршрутизатор", "маршрутизаторы", "маршрутизатора", "маршрутизаторов"):
         assert skus(search.search_product_ids(query))[0] == "RTR-100", query
@@ -48,7 +65,7 @@ def test_english_stemming(catalog):
     assert skus(search.search_product_ids("networks"))[:2] == ["CBL-7", "RTR-100"]
 
 
-def test_polish_uses_simple_words_and_trigrams(catalog):
+def test_polish_words_and_inflections_through_the_typo_vocabulary(catalog):
     assert skus(search.search_product_ids("bezprzewodowy")) == ["RTR-100"]
     assert skus(search.search_product_ids("sieciowe")) == ["CBL-7"]  # inflected: trigram similarity on the name
 
@@ -97,8 +114,25 @@ def test_typos_are_corrected_against_the_catalogs_words(catalog):
 def test_the_migration_indexes_the_expression_search_uses():
     import importlib
 
-    migration = importlib.import_module("catalog.migrations.0002_catalog_search")
+    migration = importlib.import_module("catalog.migrations.0005_catalog_polish_unaccent")
     assert search.generated_column_sql() == migration.VECTOR
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE 'catalog_text_name_fts_%%'")
+        definitions = dict(cursor.fetchall())
+    for language, config in search.FTS_CONFIGS.items():
+        assert f"to_tsvector('{config}'::regconfig" in definitions[f"catalog_text_name_fts_{language}"]
+
+
+def test_polish_is_searched_without_diacritics_as_in_the_knowledge_base():
+    headphones = ProductFactory(sku="HP-1", name="Headphones")
+    ProductText.objects.create(product=headphones, language="pl", name="Słuchawki bezprzewodowe",
+                               description="Dźwięk przestrzenny, ładowanie przez USB.")
+    SearchWord.objects.all().delete()  # no vocabulary: the configuration alone must bridge ł/l, ź/z
+
+    assert search.FTS_CONFIGS["pl"] == "polish_unaccent"
+    assert skus(search.search_product_ids("sluchawki")) == ["HP-1"]
+    assert skus(search.search_product_ids("ladowanie")) == ["HP-1"]  # a description word
+    assert skus(search.search_product_ids("Dzwiek")) == ["HP-1"]
 
 
 def test_the_sqlite_mode_scan_finds_names_skus_and_typos(catalog):

@@ -1,12 +1,14 @@
 """New inbound events are drained in batches (channels_inbound.services.inbound_events_drain).
 
 A burst of webhooks publishes one drain task, not one task per message; the drain claims waiting
-events in batches (concurrent drains never share one), commits each event on its own, and sends the
-batch's live events once per group. Over real PostgreSQL and Redis (broker, cache, channel layer).
+events in batches (concurrent drains never share one), processes a batch's events of one channel in
+one transaction (or one by one if that fails, so a bad event fails alone), and sends the batch's
+live events once per group. Over real PostgreSQL and Redis (broker, cache, channel layer).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import timedelta
 
@@ -24,6 +26,7 @@ from channels_inbound.services import (
     inbound_events_drain,
     inbound_events_sweep,
 )
+from customers.models import Identity
 from omnicenter.celery import app as celery_app
 from tests.conftest import message
 from tests.e2e.test_spine_faults import in_threads
@@ -102,10 +105,13 @@ def test_the_drain_pays_fewer_statements_per_message_than_one_task_per_event(peo
 
     per_message = (twelve - six) // 6
     assert twelve - six == 6 * per_message  # constant per message
-    # BEGIN, identity, entry by provider id, customer lock, ticket, INSERT, ticket UPDATE, event UPDATE,
-    # COMMIT; the per-event task also paid its claim and a read of the event (11).
-    assert per_message == 9
-    assert six - 6 * per_message == 3  # per drain: the claim, the channels, the empty claim that ends it
+    # The ticket lock, the entry's INSERT, the ticket's UPDATE. Processed one by one, a message paid
+    # 9 (BEGIN, identity, entry by provider id, customer lock, those 3, event UPDATE, COMMIT), and
+    # the per-event task before the drain 11 (its claim and a read of the event besides).
+    assert per_message == 3
+    # Per drain: the claim, the channels, the empty claim that ends it; per batch: BEGIN, the
+    # identities, the customer locks, the entries that exist already, the events' UPDATE, COMMIT.
+    assert six - 6 * per_message == 3 + 6
 
 
 @pytest.mark.django_db(transaction=True)
@@ -137,6 +143,49 @@ def test_one_bad_event_in_a_batch_fails_alone_and_is_retried_later(people, api_c
     assert bad.last_error and bad.next_attempt_at is not None  # the sweep retries it after the backoff
     assert not TimelineEntry.objects.filter(inbound_event=bad).exists()
     assert inbound_events_drain() == 0  # failed events wait for their backoff, not for the next drain
+
+
+def test_a_message_failing_inside_the_batch_transaction_rolls_it_back_and_fails_alone(
+    people, api_channel, settings, broker_queue
+):
+    # Parsed fine, refused while being appended (its attachment is over the limit): the batch's
+    # transaction rolls back and its events go again one by one.
+    settings.ATTACHMENT_MAX_BYTES = 10
+    first = store(api_channel, "m-1", email="first@example.com")
+    payload = message("m-bad", "With a big file", email="bad@example.com")
+    payload["attachments"] = [{"filename": "big.txt", "data_base64": base64.b64encode(b"x" * 50).decode()}]
+    bad = inbound_event_store(channel=api_channel.channel, external_id="m-bad", payload=payload)[0]
+    last = store(api_channel, "m-2", email="last@example.com")
+
+    assert inbound_events_drain() == 3
+
+    statuses = dict(InboundEvent.objects.values_list("pk", "status"))
+    assert statuses[first.pk] == statuses[last.pk] == InboundEvent.Status.PROCESSED
+    assert statuses[bad.pk] in (InboundEvent.Status.FAILED, InboundEvent.Status.DEAD)
+    assert "limit" in InboundEvent.objects.get(pk=bad.pk).last_error
+    # Nothing of the rolled-back attempt is left: one entry and one ticket per good message, no
+    # customer, ticket or entry for the bad one.
+    assert sorted(TimelineEntry.objects.values_list("inbound_event", flat=True)) == [first.pk, last.pk]
+    assert Ticket.objects.count() == 2
+    assert not Identity.objects.filter(value="bad@example.com").exists()
+    assert set(InboundEvent.objects.filter(pk__in=[first.pk, last.pk]).values_list("attempts", flat=True)) == {1}
+
+
+def test_a_batch_groups_messages_by_channel_and_keeps_each_senders_order(people, api_channel, settings):
+    other = Channel.objects.create(key="api-two", kind=Channel.Kind.API, name="Second API", default_team=people.team_a)
+    for i in range(4):
+        store(api_channel, f"a-{i}", email="same@example.com")
+        inbound_event_store(channel=other, external_id=f"b-{i}", payload=message(f"b-{i}", f"B {i}", email="same@example.com"))
+
+    assert inbound_events_drain() == 8
+
+    # One customer; one ticket per channel (the latest ticket of the channel's conversation), each
+    # with its messages in the order they came.
+    assert Identity.objects.filter(value="same@example.com").count() == 1
+    for channel, texts in ((api_channel.channel, [f"Message a-{i}" for i in range(4)]),
+                           (other, [f"B {i}" for i in range(4)])):
+        ticket = Ticket.objects.get(origin_channel=channel)
+        assert list(ticket.entries.filter(direction="in").order_by("pk").values_list("text", flat=True)) == texts
 
 
 def test_the_sweep_hands_a_lost_drain_its_events_back(people, api_channel, settings, broker_queue):
@@ -206,22 +255,15 @@ def test_a_batch_reaches_each_socket_once_per_event(asgi_server, people, api_cha
 
 
 def test_batched_events_keep_each_ticket_once_at_its_latest_version(own_channel_layer):
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
     from omnicenter import events
+    from tests.layers import Listener
 
-    layer = get_channel_layer()
-    name = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)("team.424242", name)
-    try:
+    with Listener("team.424242") as listener:
         with events.batched():
             for version in (1, 2, 3):
                 events.send_now(["team.424242"], {"type": "oc.event", "event": {"type": "timeline.appended", "ticket": 7, "version": version}})
             events.send_now(["team.424242"], {"type": "oc.event", "event": {"type": "ticket.created", "ticket": 8, "version": 1}})
-        received = async_to_sync(layer.receive)(name)
-    finally:
-        async_to_sync(layer.group_discard)("team.424242", name)
+        received = listener.receive()
 
     # Without the batch, the first message would have been version 1 of ticket 7 alone.
     assert received == {"type": "oc.events", "events": [

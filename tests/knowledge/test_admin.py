@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from knowledge.models import Article, Translation
+from tests.catalog.factories import ProductFactory
 from tests.knowledge.factories import ArticleFactory, CategoryFactory
 
 pytestmark = pytest.mark.django_db
@@ -37,7 +38,7 @@ def article():
 def form_data(**overrides) -> dict:
     data = {
         "slug": "returns", "category": "", "status": "draft", "visibility": "public", "source_language": "en",
-        "tags": "refund, Money", "related_product_skus": "SKU-1", "related_articles": "",
+        "tags": "refund, Money", "related_product_skus": "", "related_articles": "",
         "title": "Returns", "body": "Within 30 days.", "short_text": "30 days to return.", "rich_body": "",
     }
     return {**data, **overrides}
@@ -63,7 +64,8 @@ def test_anonymous_is_sent_to_sign_in(article):
 
 
 def test_admin_edits_and_publishes_with_a_version_recording_who(admin, people, article):
-    response = admin.post(f"/app/admin/kb/{article.pk}/", form_data(action="publish"))
+    ProductFactory(sku="SKU-1")
+    response = admin.post(f"/app/admin/kb/{article.pk}/", form_data(action="publish", related_product_skus="SKU-1"))
     assert response.status_code == 302
     article.refresh_from_db()
     translation = article.translations.get()
@@ -74,6 +76,15 @@ def test_admin_edits_and_publishes_with_a_version_recording_who(admin, people, a
     assert version.number == 2 and version.created_by == people.admin
     page = admin.get(f"/app/admin/kb/{article.pk}/versions/?a=1&b=2").content.decode()
     assert "-    Within 14 days." in page and "+    Within 30 days." in page and people.admin.display_name in page
+
+
+def test_related_products_must_be_catalog_products(admin, article):
+    ProductFactory(sku="RTR-1")
+    response = admin.post(f"/app/admin/kb/{article.pk}/", form_data(related_product_skus="RTR-1, NOPE-9, GONE-2"))
+    assert response.status_code == 200
+    assert "Unknown SKU: GONE-2, NOPE-9." in response.content.decode()
+    article.refresh_from_db()
+    assert article.related_product_skus == [] and article.versions.count() == 1
 
 
 def test_editor_shows_field_errors_and_changes_nothing(admin, article):
@@ -98,6 +109,14 @@ def test_preview_renders_sanitized_markdown(admin):
     response = admin.post("/app/admin/kb/preview/", {"body": "# Title\n\n<script>alert(1)</script> **bold**"})
     html = response.content.decode()
     assert "<h1>Title</h1>" in html and "<strong>bold</strong>" in html and "<script>" not in html
+
+
+def test_preview_of_the_rich_body_shows_the_rich_body_though_htmx_posts_the_whole_form(admin):
+    form = {"body": "Main **text**", "rich_body": "## Rich heading"}
+    rich = admin.post("/app/admin/kb/preview/", form, HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER_NAME="rich_body")
+    main = admin.post("/app/admin/kb/preview/", form, HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER_NAME="body")
+    assert "<h2>Rich heading</h2>" in rich.content.decode() and "Main" not in rich.content.decode()
+    assert "<strong>text</strong>" in main.content.decode() and "Rich" not in main.content.decode()
 
 
 def test_restore_from_the_versions_screen(admin, article):
@@ -140,7 +159,7 @@ def upload(name: str, text: str) -> SimpleUploadedFile:
 
 def csv_text(rows: list[dict]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=["slug", "language", "title", "body", "short_text", "category", "status", "visibility", "tags"])
+    writer = csv.DictWriter(out, fieldnames=["slug", "language", "title", "body", "short_text", "category", "status", "visibility", "tags", "related_product_skus"])
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
@@ -157,13 +176,14 @@ def test_csv_dry_run_lists_errors_by_row_and_imports_nothing(admin):
         {**GOOD, "slug": "Bad Slug", "title": "x"},  # row 4
         {**GOOD, "slug": "cat", "category": "nope"},  # row 5
         {**GOOD, "slug": "st", "status": "live"},  # row 6
+        {**GOOD, "slug": "sku", "related_product_skus": "NOPE-1"},  # row 7: not a catalog product
     ])
     for dry_run in (True, False):
         response = admin.post("/app/admin/kb/transfer/", {"file": upload("a.csv", text), "dry_run": "on" if dry_run else ""})
         assert response.status_code == 400
         report = response.context["report"]
         assert [(e.row, e.field) for e in report.errors] == [
-            (3, "translations.ru.title"), (4, "slug"), (5, "category"), (6, "status"),
+            (3, "translations.ru.title"), (4, "slug"), (5, "category"), (6, "status"), (7, "related_product_skus"),
         ]
         assert "nothing was imported" in response.content.decode()
     assert not Article.objects.exists()
@@ -203,3 +223,22 @@ def test_csv_export_neutralizes_spreadsheet_formulas(admin):
     row = next(r for r in csv.DictReader(io.StringIO(response.content.decode())) if r["slug"] == "formula")
     assert row["title"] == "'=HYPERLINK(\"http://evil\")"
     assert row["body"] == "'+1+2" and row["short_text"] == "'@SUM(A1)" and row["tags"] == "'-tag"
+
+
+@pytest.mark.parametrize(("name", "content", "error"), [
+    ("articles.txt", b"x", "Upload a .csv or .json file."),
+    ("articles.csv", "slug,language\nß,en\n".encode("latin-1"), "The file is not UTF-8 text."),
+    ("articles.csv", b"x" * (20 * 1024 * 1024 + 1), "The file is larger than 20 MB."),
+])
+def test_unreadable_uploads_are_refused_and_nothing_is_imported(admin, name, content, error):
+    response = admin.post("/app/admin/kb/transfer/", {"file": SimpleUploadedFile(name, content), "dry_run": ""})
+    assert error in response.content.decode()
+    assert not Article.objects.exists()
+
+
+def test_exports_are_named_downloads_and_other_formats_are_404(admin, article):
+    response = admin.get("/app/admin/kb/export.csv")
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="articles-') and response["Content-Disposition"].endswith('.csv"')
+    assert admin.get("/app/admin/kb/export.json")["Content-Type"] == "application/json; charset=utf-8"
+    assert admin.get("/app/admin/kb/export.xml").status_code == 404

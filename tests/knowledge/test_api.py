@@ -206,3 +206,36 @@ def test_the_one_statement_page_reads_what_the_portable_one_reads(rich_articles,
                                       headline=search.headline(q="refund", language="en", column="t.body_text"))
         assert one == portable and len(one) == len(ids) >= 2
         assert any(row["related"] for row in one.values()) and any(row["tags"] for row in one.values())
+
+
+def test_category_filter_takes_in_subcategories_and_tag_filter_narrows(people):
+    from tests.knowledge.factories import CategoryFactory
+
+    orders = CategoryFactory(slug="orders")
+    returns = CategoryFactory(slug="returns", parent=orders)
+    ArticleFactory(slug="track", title="Track an order", category=orders, tags=["delivery"])
+    ArticleFactory(slug="send-back", title="Send an order back", category=returns, tags=["refund"])
+    ArticleFactory(slug="login", title="Sign in", category=CategoryFactory(slug="account"))
+    client = APIClient()
+
+    assert slugs(client.get(URL, {"category": "orders"})) == {"track", "send-back"}
+    assert slugs(client.get(URL, {"category": "returns"})) == {"send-back"}
+    assert slugs(client.get(URL, {"category": "orders", "q": "order"})) == {"track", "send-back"}
+    assert slugs(client.get(URL, {"category": "orders", "tag": "Refund"})) == {"send-back"}
+    assert slugs(client.get(URL, {"category": "nope"})) == set()
+
+
+def test_a_language_added_in_settings_is_written_searched_and_served(settings):
+    settings.KB_LANGUAGES = ["en", "ru", "pl", "de"]
+    ArticleFactory(slug="returns", translations={
+        "en": {"title": "Returns", "body": "Send it back within 30 days."},
+        "de": {"title": "Rücksendungen", "body": "Senden Sie Bestellungen innerhalb von 30 Tagen zurück."},
+    })
+    client = APIClient()
+
+    # No configuration of its own: `simple` (no stemming), still found by its words and typos.
+    found = client.get(URL, {"q": "bestellungen", "lang": "de"}).json()["results"]
+    assert [(item["slug"], item["title"], item["served"]["language"]) for item in found] == [("returns", "Rücksendungen", "de")]
+    assert client.get(URL, {"q": "rucksendungen", "lang": "de"}).json()["count"] == 1
+    assert client.get(URL + "returns/", {"lang": "de"}).json()["languages"] == ["de", "en"]
+    assert client.get(URL, {"lang": "fr"}).status_code == 400

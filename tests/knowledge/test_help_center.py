@@ -116,3 +116,22 @@ def test_help_pages_use_a_constant_number_of_queries(kb, django_assert_max_num_q
         client.get("/help/en/categories/returns/")
     with django_assert_max_num_queries(5):
         client.get("/help/en/articles/return-an-item/")
+
+
+def test_article_page_names_its_active_related_products_in_the_pages_language(kb, django_assert_max_num_queries):
+    from catalog.models import Product
+    from knowledge import services
+    from knowledge.services import ArticleData
+    from tests.catalog.factories import ProductFactory
+
+    ProductFactory(sku="RTR-1", name="Fibre router", texts={"ru": "Оптоволоконный роутер"})
+    ProductFactory(sku="OLD-1", name="Old modem", status=Product.Status.RETIRED)
+    services.article_update(article=kb, data=ArticleData(related_product_skus=["RTR-1", "OLD-1"]), by=None)
+
+    with django_assert_max_num_queries(7):
+        russian = Client().get("/help/ru/articles/return-an-item/").content.decode()
+    english = Client().get("/help/en/articles/return-an-item/").content.decode()
+
+    assert "Оптоволоконный роутер" in russian and "(RTR-1)" in russian
+    assert "Fibre router" in english
+    assert "OLD-1" not in russian + english and "Old modem" not in russian + english

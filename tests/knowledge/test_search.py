@@ -71,6 +71,17 @@ def test_snippets_highlight_matches_and_escape_the_text():
     assert "<script>" not in marks[translation.pk]
 
 
+@pytest.mark.parametrize("language", ["en", "ru", "pl"])
+@pytest.mark.parametrize("q", ["?!", "'", "w i", "z"])
+def test_snippets_of_a_query_without_words_or_of_short_words_only_never_fail(language, q):
+    # Polish once built an empty tsquery for "?!" and ts_headline(…, , …) was an SQL syntax error.
+    article = ArticleFactory(slug="x", language=language, title="Zwrot", body="Możesz zwrócić towar w ciągu 14 dni.")
+    translation = article.translations.get()
+    marks = search.snippets([translation], q=q, language=language)
+    assert list(marks) == [translation.pk]
+    assert "towar" in marks[translation.pk]
+
+
 def test_suggestions_from_a_whole_message_match_any_of_its_words(russian):
     message = "Здравствуйте! Подскажите, пожалуйста, где мой заказ? Жду уже неделю."
     assert titles(message, "ru", any_word=True)[0] == "Как отследить заказ"
@@ -87,3 +98,36 @@ def test_fallback_search_used_on_sqlite_matches_word_starts_and_ranks_titles_fir
     assert found == ["Как отследить заказ", "Отмена покупки"]
     translation = Translation.objects.get(title="Отмена покупки")
     assert "<mark>заказы</mark>" in search._fallback_snippet(translation.body_text, "заказы")
+
+
+def test_polish_configuration_uses_the_unaccent_dictionary_and_no_index_calls_unaccent():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            SELECT DISTINCT d.dictname FROM pg_ts_config_map m JOIN pg_ts_config c ON c.oid = m.mapcfg
+            JOIN pg_ts_dict d ON d.oid = m.mapdict WHERE c.cfgname = 'polish_unaccent'""")
+        dictionaries = {row[0] for row in cursor.fetchall()}
+        cursor.execute("SELECT to_tsvector('polish_unaccent', 'Zażółć gęślą jaźń')::text")
+        vector = cursor.fetchone()[0]
+        # unaccent() is STABLE, not IMMUTABLE: PostgreSQL refuses it in an index expression, and no
+        # index may try. Vectors are stored columns; the dictionary lives in the configuration.
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND indexdef ILIKE '%%unaccent(%%'")
+        calling = cursor.fetchall()
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'kb_searchentry_search_gin'")
+        search_index = cursor.fetchone()[0]
+    assert dictionaries == {"unaccent", "simple"}
+    assert vector == "'gesla':2 'jazn':3 'zazolc':1"
+    assert calling == []
+    assert "USING gin (search_vector)" in search_index
+
+
+def test_each_language_is_indexed_in_its_own_configuration():
+    from django.db import connection
+
+    for language, title in (("en", "Orders shipped"), ("ru", "Заказы отправлены"), ("pl", "Zamówienia wysłane")):
+        ArticleFactory(slug=f"a-{language}", language=language, title=title, body="-")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT language, title_vector::text FROM knowledge_searchentry ORDER BY language")
+        vectors = dict(cursor.fetchall())
+    assert vectors == {"en": "'order':1 'ship':2", "pl": "'wyslane':2 'zamowienia':1", "ru": "'заказ':1 'отправл':2"}

@@ -136,3 +136,17 @@ def test_article_from_ticket_is_an_internal_draft_in_review_in_the_customers_lan
     assert "Gdzie jest moja paczka?" in translation.body and "Sprawdź numer przesyłki" in translation.body
     assert article.slug == "paczka-nie-dotarla"
     assert services.article_from_ticket(ticket=ticket, by=people.supervisor).slug == "paczka-nie-dotarla-2"
+
+
+def test_restore_drops_related_products_deleted_since():
+    from tests.catalog.factories import ProductFactory
+
+    kept, gone = ProductFactory(sku="KEEP-1"), ProductFactory(sku="GONE-1")
+    article = ArticleFactory(slug="with-products", related_product_skus=["KEEP-1", "GONE-1"])
+    services.article_update(article=article, data=ArticleData(related_product_skus=[]), by=None)
+    gone.delete()
+
+    services.article_restore(article=article, version=article.versions.get(number=1), by=None)
+
+    article.refresh_from_db()
+    assert article.related_product_skus == [kept.sku]

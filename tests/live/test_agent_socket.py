@@ -18,7 +18,6 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.test import Client
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -113,9 +112,10 @@ def test_supervisor_receives_both_teams_tickets_once_each(asgi_server, people, a
 
 
 def test_socket_idle_for_longer_than_a_channel_layer_poll_stays_open(asgi_server, people, api_channel):
-    # The consumer waits on Redis in polls of `brpop_timeout` seconds; a client-side read timeout
-    # shorter than a poll once killed every socket that was quiet that long.
-    quiet = get_channel_layer().brpop_timeout + 1
+    # The core layer's consumer waits on Redis in polls of 5 s (its `brpop_timeout`); a client-side
+    # read timeout shorter than a poll once killed every socket that was quiet that long. The
+    # pub/sub layer (the default) waits on one subscription connection: quiet as long.
+    quiet = 6
     with asgi_server.agent_socket(session_key_for(people.agent_a)) as ws:
         time.sleep(quiet)
         asgi_server.post_inbound(api_channel, message("a-1"))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import redis
 import redis.asyncio.connection
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 
 from omnicenter import events
+from tests.layers import Listener
 
 
 def test_twenty_events_reuse_the_publishers_connections_and_all_arrive(monkeypatch):
@@ -21,9 +20,7 @@ def test_twenty_events_reuse_the_publishers_connections_and_all_arrive(monkeypat
         return await real_connect(self)
 
     monkeypatch.setattr(redis.asyncio.connection.Connection, "_connect", counting_connect)
-    layer = get_channel_layer()
-    name = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)("team.999999", name)
+    listener = Listener("team.999999")
     events.send_now(["team.999999"], {"type": "oc.event", "event": {"type": "ticket.updated", "ticket": 0, "version": 0}})
     before = len(opened)
 
@@ -32,9 +29,9 @@ def test_twenty_events_reuse_the_publishers_connections_and_all_arrive(monkeypat
 
     # async_to_sync opened a new connection per send (20+); the publisher loop keeps its pool.
     assert len(opened) - before < 5
-    received = [async_to_sync(layer.receive)(name)["event"]["version"] for _ in range(21)]
+    received = [listener.receive()["event"]["version"] for _ in range(21)]
+    listener.close()
     assert received == list(range(21))
-    async_to_sync(layer.group_discard)("team.999999", name)
 
 
 def test_a_forked_process_gets_its_own_publisher_loop(monkeypatch):

@@ -160,3 +160,36 @@ def test_production_mode_runs_the_websocket_process_without_persistent_database_
     assert process_environment("web", env)["DB_CONN_MAX_AGE"] == "60"
     assert process_environment("worker", env) is env
     assert process_environment("ws", {**env, "WS_DB_CONN_MAX_AGE": "5"})["DB_CONN_MAX_AGE"] == "5"
+
+
+def _uvicorn_options(args: list[str]) -> dict:
+    """What uvicorn's own command line makes of `args` (click parses them as `uvicorn` would)."""
+    from uvicorn.main import main
+
+    return main.make_context("uvicorn", list(args)).params
+
+
+def test_the_websocket_process_negotiates_no_per_message_deflate_in_either_deployment():
+    """A zlib compressor and decompressor per socket were half of an idle chat socket's memory."""
+    import yaml
+
+    from omnicenter.management.commands.run_production import WS_OPTIONS
+
+    compose = yaml.safe_load((Path(settings.BASE_DIR) / "docker-compose.yml").read_text())
+    compose_args = compose["services"]["ws"]["command"][1:]
+
+    assert _uvicorn_options(["omnicenter.asgi:application", *WS_OPTIONS])["ws_per_message_deflate"] is False
+    assert _uvicorn_options(compose_args)["ws_per_message_deflate"] is False
+    assert _uvicorn_options(["omnicenter.asgi:application"])["ws_per_message_deflate"] is True  # uvicorn's default
+
+
+LAYER = "import django, json; django.setup(); from django.conf import settings as s; print(json.dumps(s.CHANNEL_LAYERS['default']))"
+
+
+def test_production_mode_uses_the_pub_sub_channel_layer_unless_core_is_asked_for(run):
+    default = loaded(run(["-c", LAYER], **production_env()))
+    core = loaded(run(["-c", LAYER], **production_env(), CHANNEL_LAYER="core"))
+
+    assert default["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
+    assert core["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert core["CONFIG"]["capacity"] == 2000

@@ -6,14 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
 from channels_inbound.email.outbound import build_email
 from omnicenter import events
+from tests.layers import Listener
 from tickets.models import CallbackRequest, Deflection, Ticket, TimelineEntry
 from tickets.portal import links
 from tickets.services import reply_target, ticket_reply
@@ -30,18 +29,12 @@ def anna_client(client, people, anna, sign_in):
 def test_a_reply_with_an_attachment_joins_the_timeline_and_the_assigned_agent_is_told(
     anna_client, people, anna, django_capture_on_commit_callbacks,
 ):
-    layer = get_channel_layer()
-    channel_name = async_to_sync(layer.new_channel)()
-    group = events.agent_group(people.agent_a.pk)
-    async_to_sync(layer.group_add)(group, channel_name)
-    try:
+    with Listener(events.agent_group(people.agent_a.pk)) as listener:
         with django_capture_on_commit_callbacks(execute=True):
             response = anna_client.post(f"/portal/tickets/{anna.ticket.number}/reply/", {
                 "text": "Here is the photo", "attachment": SimpleUploadedFile("photo.png", b"\x89PNG\r\n\x1a\n" + b"0" * 32),
             })
-        event = async_to_sync(layer.receive)(channel_name)["event"]
-    finally:
-        async_to_sync(layer.group_discard)(group, channel_name)
+        event = listener.receive()["event"]
 
     assert response.status_code == 302
     entry = TimelineEntry.objects.filter(ticket=anna.ticket).latest("pk")

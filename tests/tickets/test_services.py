@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 
 from channels_inbound.base import NormalizedMessage
@@ -16,6 +12,7 @@ from customers.models import Identity
 from omnicenter import events
 from omnicenter.errors import DomainError, NotAllowed
 from tests.factories import EntryFactory, IdentityFactory, TicketFactory, UserFactory, make_channel
+from tests.layers import Listener
 from tickets import services
 from tickets.models import Tag, Ticket, TimelineEntry
 from tickets.services import NoReplyChannel, TicketClosed
@@ -317,29 +314,25 @@ def _flush_redis() -> None:
 
 @pytest.fixture
 def layer():
+    """The listeners a test opens (closed after it), on a flushed Redis."""
     _flush_redis()
-    yield get_channel_layer()
+    opened: list[Listener] = []
+    yield opened
+    for listener in opened:
+        listener.close()
     _flush_redis()
 
 
-def listen(layer, *groups: str) -> str:
-    """A fresh channel name subscribed to `groups`, like a connected agent's socket."""
-    name = async_to_sync(layer.new_channel)()
-    for group in groups:
-        async_to_sync(layer.group_add)(group, name)
-    return name
+def listen(layer: list[Listener], *groups: str) -> Listener:
+    """A fresh channel subscribed to `groups`, like a connected agent's socket."""
+    listener = Listener(*groups)
+    layer.append(listener)
+    return listener
 
 
-def receive(layer, name: str, timeout: float = 10.0) -> dict | None:
-    """The next message for `name`, or None if nothing came within `timeout`."""
-
-    async def _receive():
-        try:
-            return await asyncio.wait_for(layer.receive(name), timeout)
-        except TimeoutError:
-            return None
-
-    return async_to_sync(_receive)()
+def receive(layer, listener: Listener, timeout: float = 10.0) -> dict | None:
+    """The next message for `listener`, or None if nothing came within `timeout`."""
+    return listener.receive(timeout)
 
 
 def test_ticket_created_reaches_its_team_and_supervisors_but_not_another_team(

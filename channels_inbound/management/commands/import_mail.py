@@ -13,6 +13,7 @@ import mailbox
 import multiprocessing
 import os
 import queue
+import re
 import sys
 import time
 import traceback
@@ -23,6 +24,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
+from channels_inbound.email.imap import header_block
 from channels_inbound.email.importer import (
     ArchivedMail,
     ImportReport,
@@ -34,23 +36,64 @@ from channels_inbound.email.importer import (
 from channels_inbound.models import Channel, InboundEvent
 
 
-def iter_mails(paths: list[Path]) -> Iterator[tuple[str, bytes]]:
-    """(where, raw bytes) for every mail under the given paths, one at a time."""
-    for path in paths:
-        if path.is_dir() and (path / "cur").is_dir() and (path / "new").is_dir():
-            box = mailbox.Maildir(path, factory=None, create=False)
-            for key in box.iterkeys():
-                with box.get_file(key) as handle:
-                    yield f"{path}:{key}", handle.read()
-        elif path.is_dir():
-            for child in sorted(path.rglob("*.eml")):
-                yield str(child), child.read_bytes()
-        elif path.suffix.lower() == ".eml":
-            yield str(path), path.read_bytes()
-        else:
-            box = mailbox.mbox(path, factory=None, create=False)
-            for key in box.iterkeys():
-                yield f"{path}#{key}", box.get_bytes(key, from_=False)
+class Archive:
+    """The mails under the given paths, read one at a time, and how many there are (for the
+    progress bar). Counting reads only what iterating needs anyway: file names, Maildir listings and
+    the table of contents the mbox module builds before its first message."""
+
+    def __init__(self, paths: list[Path]):
+        #: (path, the Maildir or mbox or None for .eml files, its keys or the .eml files)
+        self.sources: list[tuple[Path, mailbox.Mailbox | None, list]] = []
+        for path in paths:
+            box: mailbox.Mailbox | None = None
+            if path.is_dir() and (path / "cur").is_dir() and (path / "new").is_dir():
+                box = mailbox.Maildir(path, factory=None, create=False)
+            elif path.is_dir():
+                self.sources.append((path, None, sorted(path.rglob("*.eml"))))
+                continue
+            elif path.suffix.lower() == ".eml":
+                self.sources.append((path, None, [path]))
+                continue
+            else:
+                box = mailbox.mbox(path, factory=None, create=False)
+            self.sources.append((path, box, list(box.iterkeys())))
+        self.total = sum(len(items) for _path, _box, items in self.sources)
+
+    def __iter__(self) -> Iterator[tuple[str, bytes]]:
+        """(where, raw bytes) for every mail, one at a time."""
+        for path, box, items in self.sources:
+            for item in items:
+                if box is None:
+                    yield str(item), item.read_bytes()
+                elif isinstance(box, mailbox.Maildir):
+                    with box.get_file(item) as handle:
+                        yield f"{path}:{item}", handle.read()
+                else:
+                    yield f"{path}#{item}", unquote_from(box.get_bytes(item, from_=False))
+
+
+_QUOTED_FROM = re.compile(rb"^>(>*From )", re.MULTILINE)
+
+
+def unquote_from(raw: bytes) -> bytes:
+    """An mbox mail's body as it was sent: mbox writers prefix body lines that begin with "From "
+    with ">" (mboxrd writers also every ">From " with another), and
+    Python's mbox reader leaves that in. One ">" is taken off, as mboxrd says; in an older mboxo
+    file a line that really began with ">From " loses its ">" (rare, and only a quote mark)."""
+    if b">From " not in raw:
+        return raw
+    cut = len(header_block(raw))
+    return raw[:cut] + _QUOTED_FROM.sub(rb"\1", raw[cut:])
+
+
+def progress_bar(report: ImportReport, expected: int, elapsed: float, width: int = 30) -> str:
+    """One line: a bar, the share done, mails done of the archive's, what was imported, the rate."""
+    done = min(report.total, expected)
+    share = done / expected if expected else 1.0
+    filled = round(width * share)
+    rate = report.total / max(elapsed, 1e-6)
+    return (f"[{'#' * filled}{'-' * (width - filled)}] {share:4.0%} {done}/{expected} mails, "
+            f"{report.imported} imported, {report.skipped} skipped ({rate:.0f}/s)")
 
 
 BATCH = 200
@@ -92,14 +135,16 @@ class Command(BaseCommand):
             raise CommandError("SQLite writes one transaction at a time: use --workers 1 (the default there).")
         self.progress = not quiet_progress
         self.started = time.monotonic()
+        archive = Archive(paths)
+        self.expected = archive.total
         report = ImportReport()
         if workers == 1:
-            for chunk in itertools.batched(iter_mails(paths), batch):
+            for chunk in itertools.batched(archive, batch):
                 mails = [archived_mail(where=where, raw=raw) for where, raw in chunk]
                 report.add(mails_import_batch(channel=target, mails=mails))
                 self._show(report)
         else:
-            self._import_parallel(target, paths, batch, workers, report)
+            self._import_parallel(target, archive, batch, workers, report)
         if self.progress:
             sys.stderr.write("\n")
         elapsed = time.monotonic() - self.started
@@ -112,11 +157,10 @@ class Command(BaseCommand):
 
     def _show(self, report: ImportReport) -> None:
         if self.progress:
-            rate = report.total / max(time.monotonic() - self.started, 1e-6)
-            sys.stderr.write(f"\r{report.total} mails read, {report.imported} imported ({rate:.0f}/s)")
+            sys.stderr.write("\r" + progress_bar(report, self.expected, time.monotonic() - self.started))
             sys.stderr.flush()
 
-    def _import_parallel(self, target: Channel, paths: list[Path], batch: int, workers: int,
+    def _import_parallel(self, target: Channel, archive: Archive, batch: int, workers: int,
                          report: ImportReport) -> None:
         """This process reads the archive and drops what is already stored (one query per batch,
         nothing parsed); each worker process parses and stores the mails of its share of the
@@ -164,7 +208,7 @@ class Command(BaseCommand):
             buckets[index] = []
 
         try:
-            for chunk in itertools.batched(iter_mails(paths), batch):
+            for chunk in itertools.batched(archive, batch):
                 mails = [archived_mail(where=where, raw=raw) for where, raw in chunk]
                 done = set(InboundEvent.objects.filter(
                     channel=target, external_id__in=[m.external_id[:255] for m in mails],

@@ -26,6 +26,12 @@ def process_environment(name: str, env: dict[str, str]) -> dict[str, str]:
     return env
 
 
+#: uvicorn's options for the websocket process (docker-compose.yml's `ws` service passes the same).
+#: No per-message deflate: each socket kept a zlib compressor and decompressor, about 50 KB of the
+#: 100 KB an idle chat socket cost, to compress frames of a few hundred bytes (docs/performance.md).
+WS_OPTIONS = ("--lifespan", "off", "--ws-per-message-deflate", "false")
+
+
 class Command(BaseCommand):
     help = "Run every production process (web, websockets, worker, beat) and stop them together."
 
@@ -53,7 +59,7 @@ class Command(BaseCommand):
             "web": [os.path.join(bin_dir, "gunicorn"), "omnicenter.wsgi:application", "--bind", f"{host}:{port}",
                     "--workers", str(web_workers), "--access-logfile", "-"],
             "ws": [os.path.join(bin_dir, "uvicorn"), "omnicenter.asgi:application", "--host", host, "--port", str(ws_port),
-                   "--lifespan", "off"],
+                   *WS_OPTIONS],
             "worker": [sys.executable, "-m", "celery", "-A", "omnicenter", "worker", "--loglevel", "INFO",
                        "--concurrency", str(worker_concurrency)],
             "beat": [sys.executable, "-m", "celery", "-A", "omnicenter", "beat", "--loglevel", "INFO",

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.ports import free_port, stop
+from tests.tickets.test_services import layer  # noqa: F401 - the live-event fixture, for the email tests too
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 STARTUP_LIMIT = 30.0  # seconds; a bound on waiting, not an assertion on speed

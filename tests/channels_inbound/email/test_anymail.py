@@ -12,21 +12,30 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import secrets
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
 from channels_inbound.email.sns import string_to_sign
 from channels_inbound.models import InboundEvent
+from omnicenter import events
 from tests.factories import EntryFactory, TicketFactory, make_channel
+from tests.tickets.test_services import listen, receive
 from tickets.models import Ticket, TimelineEntry
 
 SIGNING_KEY = "key-mailgun-signing-0123456789abcdef"
+PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PNG_BYTES = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"
+             b"\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82")
 BASIC = "anymail-user:Anymail-Pass-42"
 pytestmark = pytest.mark.filterwarnings("ignore::anymail.exceptions.AnymailNotSupportedWarning")
 
@@ -135,6 +144,35 @@ def test_given_a_recipient_no_channel_serves_or_an_inactive_channel_then_the_esp
     assert list(InboundEvent.objects.values_list("external_id", flat=True)) == ["msgid:<second@x>"]
 
 
+def test_given_a_signed_mailgun_fully_parsed_post_with_an_attachment_then_the_mail_lands_with_it(
+    people, channel, anymail_settings, client, django_capture_on_commit_callbacks,
+):
+    """A route with forward("https://.../anymail/mailgun/inbound/"): Mailgun posts the parsed fields,
+    the headers as JSON and each attachment as a file; anymail rebuilds the mail from them."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    headers = [["Received", "by luna.mailgun.net with SMTP mgrt 8734663311733"],
+               ["From", "Anna Kowalska <anna@example.pl>"], ["To", "support@help.example"],
+               ["Subject", "Zwrot towaru"], ["Message-Id", "<mg-parsed-1@mail.example.pl>"],
+               ["Date", "Sun, 22 Nov 2026 10:00:00 +0000"], ["Mime-Version", "1.0"],
+               ["X-Mailgun-Sflag", "No"], ["X-Mailgun-Sscore", "0.1"]]
+    form = {"recipient": "support@help.example", "sender": "anna@example.pl", "from": "Anna Kowalska <anna@example.pl>",
+            "subject": "Zwrot towaru", "body-plain": "Proszę o zwrot.\n\n> cytat", "stripped-text": "Proszę o zwrot.",
+            "body-html": "<p>Proszę o <b>zwrot</b>.</p>", "message-headers": json.dumps(headers),
+            "attachment-count": "1", "content-id-map": "{}",
+            "attachment-1": SimpleUploadedFile("paragon.pdf", PDF_BYTES, content_type="application/pdf"),
+            **mailgun_signature()}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/anymail/mailgun/inbound/", form, **basic_auth())
+
+    assert response.status_code == 200
+    entry = Ticket.objects.get(customer=people.customer).entries.get()
+    assert (entry.ticket.subject, entry.provider_message_id) == ("Zwrot towaru", "mg-parsed-1@mail.example.pl")
+    assert entry.text.startswith("Proszę o zwrot.")
+    assert [(a.filename, a.content_type) for a in entry.attachments.all()] == [("paragon.pdf", "application/pdf")]
+
+
 # --- inbound: Postmark (basic auth) -------------------------------------------------------------
 
 def postmark_inbound(mime: str) -> dict:
@@ -167,6 +205,30 @@ def test_given_a_postmark_inbound_post_with_basic_auth_then_it_is_stored_once_an
     event = InboundEvent.objects.get()
     assert (event.external_id, event.payload["esp"]) == ("msgid:<pm-1@mail.example.pl>", "Postmark")
     assert Ticket.objects.get().customer == people.customer
+
+
+def test_given_a_postmark_inbound_post_without_the_raw_email_then_the_mail_is_rebuilt_with_its_attachment(
+    people, channel, anymail_settings, client, django_capture_on_commit_callbacks,
+):
+    """Postmark's default inbound JSON (raw content off): anymail rebuilds the mail from its parts."""
+    payload = postmark_inbound("")
+    del payload["RawEmail"]
+    payload.update(
+        Subject="Reklamacja", TextBody="Ekspres nie grzeje.", HtmlBody="<p>Ekspres nie grzeje.</p>",
+        Headers=[*payload["Headers"], {"Name": "Message-ID", "Value": "<pm-parts-1@mail.example.pl>"}],
+        Attachments=[{"Name": "zdjęcie.png", "ContentType": "image/png", "ContentLength": len(PNG_BYTES),
+                      "ContentID": "", "Content": base64.b64encode(PNG_BYTES).decode()}],
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/anymail/postmark/inbound/", json.dumps(payload), content_type="application/json",
+                               **basic_auth())
+
+    assert response.status_code == 200
+    entry = Ticket.objects.get(customer=people.customer).entries.get()
+    assert entry.ticket.subject == "Reklamacja"
+    assert entry.text.strip() == "Ekspres nie grzeje."
+    assert [(a.filename, a.content_type) for a in entry.attachments.all()] == [("zdjęcie.png", "image/png")]
 
 
 @pytest.mark.parametrize("auth", [{}, basic_auth("anymail-user:wrong")], ids=["missing", "wrong"])
@@ -504,3 +566,209 @@ def test_an_esp_channel_shows_the_webhook_urls_to_paste_into_the_esp(people, api
     urls = response.json()["webhook_urls"]
     assert urls["inbound"].endswith("/anymail/mailgun/inbound/")
     assert urls["tracking"].endswith("/anymail/mailgun/tracking/")
+
+
+# --- live on the outbound message, complaints ---------------------------------------------------
+
+def test_given_a_tracking_event_then_it_reaches_the_agents_page_live(
+    sent_reply, anymail_settings, client, layer, django_capture_on_commit_callbacks,
+):
+    supervisors = listen(layer, events.SUPERVISORS)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        post_mailgun_tracking(client, mailgun_event("delivered"))
+
+    sent_reply.ticket.refresh_from_db()
+    assert receive(layer, supervisors) == {"type": "oc.event", "event": {
+        "type": "message.status", "ticket": sent_reply.ticket_id, "version": sent_reply.ticket.version}}
+
+
+def test_given_a_mailgun_complaint_then_the_reply_shows_it_live_and_stays_delivered(
+    people, sent_reply, anymail_settings, client, layer, django_capture_on_commit_callbacks,
+):
+    post_mailgun_tracking(client, mailgun_event("delivered"))
+    supervisors = listen(layer, events.SUPERVISORS)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post_mailgun_tracking(client, mailgun_event("complained")).status_code == 200
+        assert post_mailgun_tracking(client, mailgun_event("complained")).status_code == 200  # kept once
+
+    sent_reply.refresh_from_db()
+    assert sent_reply.delivery_status == TimelineEntry.Delivery.DELIVERED
+    assert sent_reply.data["complaint"]["recipient"] == "anna@example.pl"
+    assert sent_reply.data["complaint"]["provider"] == "Mailgun"
+    assert sent_reply.data["esp_message_id"] == "883953f4-6105-42a2-a16a-77a8eac79483"  # the rest of data kept
+    assert receive(layer, supervisors)["event"]["type"] == "message.status"
+    assert receive(layer, supervisors, timeout=0.5) is None  # the repeat changed nothing, published nothing
+    client.force_login(people.admin)
+    page = client.get(f"/app/tickets/{sent_reply.ticket_id}/").content.decode()
+    assert 'class="badge complaint"' in page and "Reported as spam" in page
+    assert "anna@example.pl marked this message as spam" in page
+
+
+def test_given_a_complaint_about_an_unknown_message_then_nothing_changes(sent_reply, anymail_settings, client):
+    stranger = json.loads(mailgun_event("complained"))
+    stranger["event-data"]["message"]["headers"]["message-id"] = "someone-else@mailgun.example"
+
+    assert post_mailgun_tracking(client, json.dumps(stranger)).status_code == 200
+
+    sent_reply.refresh_from_db()
+    assert "complaint" not in sent_reply.data
+
+
+def test_given_a_postmark_spam_complaint_then_the_reply_shows_it(sent_reply, anymail_settings, client):
+    body = json.dumps({
+        "RecordType": "SpamComplaint", "ID": 4323372036854775807, "Type": "SpamComplaint", "TypeCode": 512,
+        "Name": "Spam complaint", "Tag": "", "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483", "ServerID": 23,
+        "MessageStream": "outbound", "Description": "The subscriber explicitly marked this message as spam.",
+        "Details": "Test spam complaint details", "Email": "anna@example.pl", "From": "support@help.example",
+        "BouncedAt": "2026-11-22T16:33:54Z", "DumpAvailable": True, "Inactive": True, "CanActivate": False,
+        "Subject": "Re: Where is my order?", "Content": "", "Metadata": {},
+    })
+
+    response = client.post("/anymail/postmark/tracking/", body, content_type="application/json", **basic_auth())
+
+    assert response.status_code == 200
+    sent_reply.refresh_from_db()
+    assert (sent_reply.data["complaint"]["provider"], sent_reply.delivery_status) == ("Postmark", TimelineEntry.Delivery.SENT)
+
+
+def test_given_an_ses_complaint_then_the_reply_shows_it(sent_reply, anymail_settings, client, sns_cert, sns_key):
+    sent_reply.data = {"esp_message_id": "0102018f-ses-out-1"}
+    sent_reply.save(update_fields=["data"])
+    complaint = {
+        "eventType": "Complaint",
+        "complaint": {"complainedRecipients": [{"emailAddress": "anna@example.pl"}], "timestamp": "2026-11-22T17:00:00.000Z",
+                      "feedbackId": "fb-2", "userAgent": "Yahoo!-Mail-Feedback/2.0", "complaintFeedbackType": "abuse",
+                      "arrivalDate": "2026-11-22T16:59:00.000Z"},
+        "mail": {"timestamp": "2026-11-22T16:40:00.000Z", "source": "support@help.example", "messageId": "0102018f-ses-out-1",
+                 "destination": ["anna@example.pl"], "tags": {}},
+    }
+
+    response = sns_post(client, "/anymail/amazon_ses/tracking/", sns_body(complaint, cert_url=sns_cert, key=sns_key))
+
+    assert response.status_code == 200
+    sent_reply.refresh_from_db()
+    assert sent_reply.data["complaint"]["recipient"] == "anna@example.pl"
+
+
+# --- tracking: SendGrid's event webhook, signed (ECDSA) and with basic auth -------------------------
+
+@pytest.fixture(scope="module")
+def sendgrid_key():
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture
+def sendgrid_settings(anymail_settings, sendgrid_key):
+    public = sendgrid_key.public_key().public_bytes(serialization.Encoding.DER,
+                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
+    # What SendGrid shows under Mail Settings > Signed Event Webhook: the key's base64, no PEM armour.
+    anymail_settings.ANYMAIL = {**anymail_settings.ANYMAIL,
+                                "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY": base64.b64encode(public).decode()}
+    return anymail_settings
+
+
+def sendgrid_events(*events_: dict) -> str:
+    """SendGrid's event webhook: a JSON array; anymail's SendGrid backend adds `anymail_id` to each mail."""
+    return json.dumps([{
+        "email": "anna@example.pl", "timestamp": 1795860000, "smtp-id": "<oc.0123456789abcdef@help.example>",
+        "sg_event_id": secrets.token_urlsafe(16), "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0",
+        "anymail_id": "883953f4-6105-42a2-a16a-77a8eac79483", "category": [], **event,
+    } for event in events_])
+
+
+def post_sendgrid_tracking(client, body: str, key, *, auth: dict | None = None, tamper: bool = False):
+    timestamp = "1795860000"
+    signature = key.sign((timestamp + body).encode(), ec.ECDSA(hashes.SHA256()))
+    sent = body.replace("anna@", "boris@") if tamper else body
+    return client.post("/anymail/sendgrid/tracking/", sent, content_type="application/json",
+                       HTTP_X_TWILIO_EMAIL_EVENT_WEBHOOK_SIGNATURE=base64.b64encode(signature).decode(),
+                       HTTP_X_TWILIO_EMAIL_EVENT_WEBHOOK_TIMESTAMP=timestamp,
+                       **(auth if auth is not None else basic_auth()))
+
+
+def test_given_signed_sendgrid_events_then_the_reply_is_delivered_then_read_then_a_complaint_shows(
+    sent_reply, sendgrid_settings, sendgrid_key, client,
+):
+    body = sendgrid_events(
+        {"event": "processed"},
+        {"event": "delivered", "response": "250 2.0.0 OK 1795860000 s3si1.2 - gsmtp", "tls": 1, "ip": "167.89.0.1"},
+        {"event": "open", "useragent": "Mozilla/5.0", "ip": "66.249.0.1", "sg_machine_open": False},
+    )
+
+    assert post_sendgrid_tracking(client, body, sendgrid_key).status_code == 200
+    sent_reply.refresh_from_db()
+    assert sent_reply.delivery_status == TimelineEntry.Delivery.READ
+
+    assert post_sendgrid_tracking(client, sendgrid_events({"event": "spamreport"}), sendgrid_key).status_code == 200
+    sent_reply.refresh_from_db()
+    assert (sent_reply.data["complaint"]["provider"], sent_reply.delivery_status) == ("SendGrid", TimelineEntry.Delivery.READ)
+
+
+def test_given_a_signed_sendgrid_bounce_then_the_reply_fails_with_the_servers_reason(sent_reply, sendgrid_settings,
+                                                                                     sendgrid_key, client):
+    body = sendgrid_events({"event": "bounce", "type": "bounce", "status": "5.1.1", "bounce_classification": "Invalid Address",
+                            "reason": "550 5.1.1 The email account that you tried to reach does not exist."})
+
+    assert post_sendgrid_tracking(client, body, sendgrid_key).status_code == 200
+
+    sent_reply.refresh_from_db()
+    assert sent_reply.delivery_status == TimelineEntry.Delivery.FAILED
+    assert "550 5.1.1 The email account that you tried to reach does not exist." in sent_reply.delivery_error
+
+
+@pytest.mark.parametrize("case", ["tampered", "another key", "no signature", "no basic auth"])
+def test_given_a_sendgrid_event_post_that_is_not_signed_right_then_it_is_refused_and_the_reply_is_unchanged(
+    sent_reply, sendgrid_settings, sendgrid_key, client, case,
+):
+    body = sendgrid_events({"event": "bounce", "type": "bounce", "reason": "550 no"})
+    if case == "tampered":
+        response = post_sendgrid_tracking(client, body, sendgrid_key, tamper=True)
+    elif case == "another key":
+        response = post_sendgrid_tracking(client, body, ec.generate_private_key(ec.SECP256R1()))
+    elif case == "no signature":
+        response = client.post("/anymail/sendgrid/tracking/", body, content_type="application/json", **basic_auth())
+    else:
+        response = post_sendgrid_tracking(client, body, sendgrid_key, auth={})
+
+    assert response.status_code == 400
+    sent_reply.refresh_from_db()
+    assert sent_reply.delivery_status == TimelineEntry.Delivery.SENT
+
+
+# --- an insecure configuration is an error at start ---------------------------------------------
+
+@pytest.mark.parametrize("secret", ["no-colon-Zx9secret", "user:", ":Zx9secret", "user:Zx9 secret"])
+def test_given_a_malformed_webhook_secret_then_no_process_starts(secret, tmp_path):
+    result = start_django(tmp_path, ANYMAIL_WEBHOOK_SECRET=secret)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: ANYMAIL_WEBHOOK_SECRET must be 'user:password'" in result.stderr
+    assert "Zx9" not in result.stderr  # the secret is not echoed
+
+
+def test_given_a_well_formed_webhook_secret_then_the_process_starts(tmp_path):
+    result = start_django(tmp_path, ANYMAIL_WEBHOOK_SECRET="esp:S3cret-For-Webhooks")
+
+    assert (result.returncode, result.stdout.strip()) == (0, "started"), result.stderr
+
+
+def start_django(tmp_path, *, code: str = "", **env) -> subprocess.CompletedProcess:
+    """`django.setup()` in a fresh process (embedded mode, its own var/), as every server and worker starts."""
+    root = Path(__file__).resolve().parents[3]
+    environ = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "ANYMAIL_WEBHOOK_SECRET")}
+    environ.update(DJANGO_SETTINGS_MODULE="omnicenter.settings", OMNICENTER_VAR_DIR=str(tmp_path), **env)
+    script = f"import django\ndjango.setup()\n{code}\nprint('started')"
+    return subprocess.run([sys.executable, "-c", script], cwd=root,
+                          env=environ, capture_output=True, text=True, timeout=120)
+
+
+def test_given_no_webhook_secret_then_an_anymail_webhook_view_refuses_to_exist(tmp_path):
+    """anymail only warns about a webhook anyone may post to; in a started process that warning is
+    an error. (A fresh process: pytest restores the warning filters that django.setup() set.)"""
+    result = start_django(tmp_path, code="from anymail.webhooks.postmark import PostmarkInboundWebhookView\n"
+                                         "PostmarkInboundWebhookView()")
+
+    assert result.returncode != 0 and "started" not in result.stdout
+    assert "AnymailInsecureWebhookWarning: Your Anymail webhooks are insecure" in result.stderr

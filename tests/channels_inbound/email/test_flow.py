@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from email.utils import make_msgid
 from pathlib import Path
 
@@ -11,7 +12,9 @@ from django.core.management import call_command
 from channels_inbound.models import InboundEvent
 from channels_inbound.services import channel_create
 from channels_inbound.tasks import poll_mailbox
+from tests.ports import free_port
 from tickets.models import Ticket, TimelineEntry
+from tickets.portal.links import status_url
 from tickets.services import ticket_reply, ticket_set_status
 
 pytestmark = pytest.mark.xdist_group("dovecot")
@@ -192,17 +195,57 @@ def test_an_inline_image_is_shown_from_its_stored_attachment(people, mailbox, im
     assert f'src="/app/attachments/{attachment.public_id}/"' in page
 
 
-def test_test_connection_reports_success_and_a_bad_login_without_the_password(people, imap_account, api_as):
-    good, _ = channel_create(kind="email", name="Good", settings_data={**imap_account.settings(), "imap_password": imap_account.password})
-    bad, _ = channel_create(kind="email", name="Bad", settings_data={**imap_account.settings(), "imap_password": "wrong-Pa55"})
+def test_test_connection_checks_the_mailbox_and_the_smtp_server_and_never_echoes_a_password(
+    people, imap_account, smtp_server, api_as,
+):
+    smtp_server.users["support-user"] = "smtp-Secret-77"
+    smtp = {"smtp_host": smtp_server.host, "smtp_port": smtp_server.port, "smtp_security": "none",
+            "smtp_user": "support-user"}
+    imap = {**imap_account.settings(), "imap_password": imap_account.password}
+    channels = {
+        "good": {**imap, **smtp, "smtp_password": "smtp-Secret-77"},
+        "bad imap": {**imap, "imap_password": "wrong-Pa55", **smtp, "smtp_password": "smtp-Secret-77"},
+        "bad smtp": {**imap, **smtp, "smtp_password": "wrong-Smtp-66"},
+        "smtp down": {**imap, **smtp, "smtp_port": free_port(), "smtp_password": "smtp-Secret-77"},
+        "no way out": imap,
+        "esp": {"address": "support@example.test", "esp": "postmark"},
+    }
     api = api_as(people.admin)
 
-    ok = api.post(f"/api/v1/channels/{good.key}/test/").json()
-    failed = api.post(f"/api/v1/channels/{bad.key}/test/").json()
+    answers = {}
+    for name, settings_data in channels.items():
+        channel, _ = channel_create(kind="email", name=name, settings_data=settings_data)
+        answers[name] = api.post(f"/api/v1/channels/{channel.key}/test/").json()
 
-    assert ok["ok"] is True
-    assert failed["ok"] is False and "wrong-Pa55" not in failed["message"]
-    assert api_as(people.agent_a).post(f"/api/v1/channels/{good.key}/test/").status_code == 403
+    assert {name: answer["ok"] for name, answer in answers.items()} == {
+        "good": True, "bad imap": False, "bad smtp": False, "smtp down": False, "no way out": False, "esp": True}
+    folder = "Incoming: Connected; the folder “INBOX” holds 0 messages."
+    assert answers["good"]["message"] == (
+        f"{folder} Outgoing: Connected to {smtp_server.host}:{smtp_server.port} and logged in.")
+    assert answers["bad imap"]["message"].startswith("Incoming: Login failed for user")
+    assert answers["bad smtp"]["message"].startswith(f"{folder} Outgoing: SMTP authentication failed: 535")
+    assert "Outgoing: Cannot reach the SMTP server" in answers["smtp down"]["message"]
+    assert answers["no way out"]["message"].endswith("replies cannot be sent.")
+    assert answers["esp"]["message"] == ("Incoming: No mailbox to poll: mail arrives through the ESP's inbound "
+                                         "webhook. Outgoing: Replies go out through postmark.")
+    everything = " ".join(answer["message"] for answer in answers.values())
+    for secret in ("wrong-Pa55", "wrong-Smtp-66", "smtp-Secret-77", imap_account.password):
+        assert secret not in everything
+    assert smtp_server.messages == []  # nothing was sent
+    assert api_as(people.agent_a).post(f"/api/v1/channels/{channel.key}/test/").status_code == 403
+
+
+def test_the_admins_test_connection_action_says_what_failed(people, imap_account, client):
+    channel, _ = channel_create(kind="email", name="Skrzynka", settings_data={
+        **imap_account.settings(), "imap_password": "wrong-Pa55"})
+    client.force_login(people.admin)
+
+    response = client.post("/admin/channels_inbound/channel/", {
+        "action": "test_connection", "_selected_action": [channel.pk]}, follow=True)
+
+    text = response.content.decode()
+    assert "Skrzynka: Incoming: Login failed for user" in text
+    assert "wrong-Pa55" not in text
 
 
 def test_a_new_ticket_is_acknowledged_once_in_the_customers_language_and_never_to_an_auto_reply(
@@ -230,4 +273,51 @@ def test_a_new_ticket_is_acknowledged_once_in_the_customers_language_and_never_t
     ticket = Ticket.objects.get(customer=people.customer)
     assert f"#{ticket.number}" in ack.get_body(("plain",)).get_content()
     assert "Dziękujemy" in ack.get_body(("plain",)).get_content()
+    assert status_url(ticket).rsplit(":", 2)[0] in ack.get_body(("plain",)).get_content()  # the signed status link
+    assert f"[#{ticket.number}]" in ack["Subject"]
     assert ticket.first_response_at is None
+
+
+def test_an_unparseable_mail_is_kept_raw_shown_to_admins_counted_and_blocks_nothing(
+    people, mailbox, imap_account, client, django_capture_on_commit_callbacks,
+):
+    garbage = b"this is not a mail at all\r\n<script>alert(1)</script>\r\n"
+    imap_account.append(mail(sender="anna@example.pl", subject="Before", body="First.", message_id="before@poczta.example"))
+    imap_account.append(garbage)
+    imap_account.append(mail(sender="boris@example.ru", subject="After", body="Third.", message_id="after@poczta.example"))
+
+    result = poll(mailbox, django_capture_on_commit_callbacks)
+
+    assert (result["stored"], result["errors"]) == (3, [])
+    assert sorted(Ticket.objects.values_list("subject", flat=True)) == ["After", "Before"]  # the mail behind it too
+    assert set(imap_account.flags()[2]) >= {"\\Seen"}  # stored, so never fetched again
+    bad = InboundEvent.objects.get(status=InboundEvent.Status.DEAD)
+    assert base64.b64decode(bad.payload["raw_b64"]) == garbage
+    assert "unparseable email: no mail headers found" in bad.last_error
+    assert client.get("/healthz").json()["inbound"]["dead"] == 1
+
+    client.force_login(people.admin)
+    listed = client.get("/admin/channels_inbound/inboundevent/", {"status__exact": "dead"}).text
+    shown = client.get(f"/admin/channels_inbound/inboundevent/{bad.pk}/change/").text
+    assert "unparseable email" in listed
+    assert "this is not a mail at all" in shown and "&lt;script&gt;alert(1)&lt;/script&gt;" in shown
+    assert "<script>alert(1)</script>" not in shown
+    client.force_login(people.supervisor)
+    assert client.get(f"/admin/channels_inbound/inboundevent/{bad.pk}/change/").status_code == 302  # admins only
+
+
+def test_the_channel_page_has_a_test_connection_button_that_says_what_failed(people, imap_account, client):
+    channel, _ = channel_create(kind="email", name="Skrzynka", settings_data={
+        **imap_account.settings(), "imap_password": "wrong-Pa55"})
+    page = f"/admin/channels_inbound/channel/{channel.pk}/change/"
+    button = f"/admin/channels_inbound/channel/{channel.pk}/test-connection/"
+    client.force_login(people.admin)
+
+    assert f'action="{button}"' in client.get(page).text
+    answer = client.post(button, follow=True)
+
+    assert answer.redirect_chain == [(page, 302)]
+    assert "Skrzynka: Incoming: Login failed for user" in answer.text and "wrong-Pa55" not in answer.text
+    assert client.get(button).status_code == 405
+    client.force_login(people.supervisor)
+    assert client.post(button).status_code == 302 and "/admin/login/" in client.post(button)["Location"]

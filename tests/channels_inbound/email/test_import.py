@@ -296,3 +296,119 @@ def test_workers_are_chosen_by_customer_so_that_a_customers_mails_keep_their_ord
     # Both of Anna's addresses, and Boris's since he was merged into her: one customer, one worker.
     # A customer with one address is placed by that address, before and after the import creates it.
     assert owners == {"anna.work@example.pl": people.customer.pk, "boris@example.ru": people.customer.pk}
+
+
+def test_an_mbox_a_maildir_and_eml_files_are_imported_together_and_a_rerun_adds_nothing(channel, tmp_path, capsys):
+    import mailbox
+
+    # As mboxrd writers store it: a body line "From …" as ">From …", ">From …" as ">>From …".
+    first_mail = mail(1, body=">From the mbox: first line starts with From\r\n>>From a quoted line\r\nAnd the end")
+    (tmp_path / "export.mbox").write_bytes(
+        b"From customer1@example.pl Sun Nov 22 10:00:00 2026\n" + first_mail.replace(b"\r\n", b"\n") + b"\n"
+        + b"From customer1@example.pl Sun Nov 22 11:00:00 2026\n"
+        + mail(2, sender="customer1@example.pl", in_reply_to=1).replace(b"\r\n", b"\n") + b"\n")
+    maildir = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    maildir.add(mail(3))
+    seen = mailbox.MaildirMessage(mail(4, sender="customer3@example.pl", in_reply_to=3))
+    seen.set_subdir("cur")
+    seen.add_flag("S")
+    maildir.add(seen)
+    eml = archive(tmp_path / "eml", {"5": mail(5)})
+
+    paths = [str(tmp_path / "export.mbox"), str(tmp_path / "Maildir"), str(eml)]
+    call_command("import_mail", "--channel", channel.key, *paths, "--quiet-progress", "--workers=1")
+    first = capsys.readouterr().out
+    call_command("import_mail", "--channel", channel.key, *paths, "--quiet-progress", "--workers=1")
+    again = capsys.readouterr().out
+
+    assert "5 mails in" in first and "5 imported, 0 already imported, 0 skipped" in first
+    assert "0 imported, 5 already imported, 0 skipped" in again
+    by_id = dict(TimelineEntry.objects.values_list("provider_message_id", "ticket_id"))
+    assert by_id["import-2@mail.example.pl"] == by_id["import-1@mail.example.pl"]  # threads inside the mbox
+    assert by_id["import-4@mail.example.pl"] == by_id["import-3@mail.example.pl"]  # and inside the Maildir
+    assert Ticket.objects.count() == 3
+    body = TimelineEntry.objects.get(provider_message_id="import-1@mail.example.pl").text
+    # mbox's ">" before body lines that begin with "From " is gone again; a real ">From" keeps one.
+    assert body.split("\n")[:3] == ["From the mbox: first line starts with From", ">From a quoted line", "And the end"]
+    sources = {e.payload["source"] for e in InboundEvent.objects.all()}
+    assert any(s.startswith(str(tmp_path / "export.mbox") + "#") for s in sources)
+    assert any(s.startswith(str(tmp_path / "Maildir") + ":") for s in sources)
+
+
+def test_the_progress_bar_counts_the_archive_and_ends_full(channel, tmp_path, capsys):
+    import mailbox
+
+    box = mailbox.mbox(tmp_path / "a.mbox")
+    for n in range(1, 8):
+        box.add(mail(n))
+    box.flush()
+    box.close()
+    archive(tmp_path / "eml", {"8": mail(8), "9": b"not a mail\r\n"})
+
+    call_command("import_mail", "--channel", channel.key, str(tmp_path / "a.mbox"), str(tmp_path / "eml"),
+                 "--workers=1", "--batch=4")
+    captured = capsys.readouterr()
+
+    frames = [frame for frame in captured.err.split("\r") if frame.strip()]
+    assert [frame.split("] ")[1].split(" mails")[0] for frame in frames] == [" 44% 4/9", " 89% 8/9", "100% 9/9"]
+    assert frames[0].startswith("[" + "#" * 13 + "-" * 17 + "]")
+    assert frames[-1].strip().startswith("[" + "#" * 30 + "] 100% 9/9 mails, 8 imported, 1 skipped (")
+    assert "9 mails in" in captured.out  # the summary stays on stdout
+
+
+# Each corpus mail's outcome on the spine (its parse is asserted in test_parser.py): "message" (an
+# entry on a ticket), "auto-reply" (an entry that is flagged and answered by nobody), "report" (a
+# bounce or delivery report: no entry, no ticket), "dead" (kept raw, given up, in the summary).
+CORPUS_DEAD = {"21-missing-from.eml", "24-almost-no-headers.eml", "46-garbage.eml"}
+CORPUS_REPORTS = {"35-bounce-dsn-rfc822.eml", "36-bounce-postmaster-headers-only.eml", "37-dsn-delayed.eml",
+                  "60-bounce-qmail-plain.eml", "61-bounce-exim-plain.eml", "62-bounce-exim-delay-plain.eml"}
+CORPUS_AUTO = {"27-auto-submitted.eml", "28-x-autoreply.eml", "29-precedence-bulk.eml", "30-out-of-office-subject.eml",
+               "31-automatic-reply-outlook.eml", "32-autoresponse-ru.eml", "33-autoresponse-pl.eml",
+               "34-nieobecnosc-iso-8859-2.eml", "48-mdn-read-receipt.eml"}
+
+
+def test_every_corpus_mail_has_its_outcome_on_the_spine(people, channel, capsys, tmp_path):
+    corpus = Path(__file__).resolve().parents[2] / "fixtures" / "mail"
+    # Most corpus mails share Anna's Message-ID <m1@example.pl>, which would make them one mail
+    # here: each gets its own.
+    for path in corpus.glob("*.eml"):
+        (tmp_path / path.name).write_bytes(re.sub(rb"(?im)^(Message-ID:\s*)<m1@example\.pl>",
+                                                  rb"\1<" + path.stem.encode() + rb"@example.pl>", path.read_bytes()))
+    files = sorted(tmp_path.glob("*.eml"))
+    existing_customers = Customer.objects.count()
+
+    out = run(channel, tmp_path, capsys, "--batch=7")
+
+    outcomes, senders = {}, set()
+    for path in files:
+        event = InboundEvent.objects.get(channel=channel, external_id=email_external_id(path.read_bytes())[:255])
+        entries = list(TimelineEntry.objects.filter(inbound_event=event))
+        if event.status == InboundEvent.Status.DEAD:
+            outcomes[path.name] = "dead"
+            assert base64.b64decode(event.payload["raw_b64"]) == path.read_bytes()  # kept raw
+        elif not entries:
+            outcomes[path.name] = "report"
+        else:
+            [entry] = entries
+            outcomes[path.name] = "auto-reply" if entry.is_auto_reply else "message"
+            senders.add(entry.identity.value)
+    expected = {path.name: "dead" if path.name in CORPUS_DEAD else "report" if path.name in CORPUS_REPORTS
+                else "auto-reply" if path.name in CORPUS_AUTO else "message" for path in files}
+    assert outcomes == expected
+    assert f"{len(files) - len(CORPUS_DEAD)} imported, 0 already imported, {len(CORPUS_DEAD)} skipped" in out
+    # Only senders become customers: the 600 addresses in 38-huge-cc.eml's Cc create nobody.
+    assert Customer.objects.count() - existing_customers == len(senders - {"anna@example.pl", "boris@example.ru"})
+    assert not Identity.objects.filter(value__startswith="person").exists()
+    # Template syntax in a mail is stored as text, never evaluated.
+    assert TimelineEntry.objects.filter(text__contains="{{ request.user.password }} {% load static %}").exists()
+
+
+def test_a_mail_over_twice_the_attachment_limit_is_skipped_and_named_in_the_summary(channel, tmp_path, capsys, settings):
+    settings.ATTACHMENT_MAX_BYTES = 1000
+    path = archive(tmp_path / "a", {"1": mail(1), "2": mail(2, attachment=b"\x01" * 3000)})
+
+    out = run(channel, path, capsys)
+
+    assert "2 mails in" in out and "1 imported, 0 already imported, 1 skipped" in out
+    assert "skipped 1: larger than 2000 bytes" in out
+    assert not TimelineEntry.objects.filter(provider_message_id="import-2@mail.example.pl").exists()
