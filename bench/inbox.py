@@ -5,7 +5,9 @@ Data is generated with PostgreSQL COPY (never the ORM): `--scale 1` is 1,000,000
 5,000,000 timeline entries and 200 agents in 10 teams; `--scale 0.02` is 20,000 / 100,000 / 200
 (agents never fewer than 200: the fan-out is measured against 200 sockets whatever the scale).
 The database (`bench_inbox`) is created, migrated, filled, measured and dropped (`--keep-db`
-keeps it); its disk size is reported.
+keeps it); its disk size is reported. `--generate-only` fills and keeps it without measuring, and
+`--reuse-db` measures one filled before, so the full size is generated once (about 9 minutes and
+3 GB here).
 
 1. Server time (Django's test client in this process, production settings, DEBUG=0, the real
    views and templates; no network): the inbox list (`/app/?view=open` and `?view=teams`), a
@@ -13,11 +15,13 @@ keeps it); its disk size is reported.
    (`/app/?view=all&q=...`), each `--requests` times as an agent of one team, p50 and p95.
 2. Fan-out: uvicorn serving the ASGI application (one process, production settings, Redis
    channel layer), `--sockets` websocket clients signed in as agents of one team, `--events`
-   events published to that team's group (what a new message does), spaced 100 ms apart. Time
-   from publish to arrival on every socket: p50, p99, max, and lost events.
+   events published to that team's group (what a new message does), `--spacing` apart (0.5 s).
+   Time from publish to arrival on every socket: p50, p99, max, lost deliveries, each event's
+   first/median/last arrival, and the CPU of the server and of this client per event.
 
     .venv/bin/python bench/inbox.py --scale 0.02            # quick (about 2 minutes)
-    .venv/bin/python bench/inbox.py                         # full: 1M tickets (long; ~10 GB of disk)
+    .venv/bin/python bench/inbox.py --generate-only --db bench_inbox_1m      # full: 1M tickets, once
+    .venv/bin/python bench/inbox.py --reuse-db --db bench_inbox_1m          # then measure it
 """
 
 from __future__ import annotations
@@ -67,6 +71,29 @@ def _copy_rows(cursor, model, rows, fixed: dict) -> int:
             copy.write_row([values[c] for c in columns])
             count += 1
     return count
+
+
+@contextlib.contextmanager
+def _indexes_dropped(cursor, models):
+    """Drop the secondary indexes of `models`' tables for a bulk load and build them again after
+    (what any bulk load does: one sorted build instead of millions of index insertions, GIN
+    included). Indexes behind constraints (primary keys, unique constraints) stay."""
+    definitions = []
+    for model in models:
+        cursor.execute(
+            "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = 'public' AND i.tablename = %s"
+            " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)",
+            [model._meta.db_table],
+        )
+        definitions += cursor.fetchall()
+    for name, _ in definitions:
+        cursor.execute(f'DROP INDEX "{name}"')
+    yield
+    cursor.execute("SET maintenance_work_mem = '1GB'")
+    for name, definition in definitions:
+        started = time.perf_counter()
+        cursor.execute(definition)
+        common.log(f"index {name}: {time.perf_counter() - started:.0f} s")
 
 
 def generate(scale: float, *, password_hash: str) -> dict:
@@ -122,7 +149,7 @@ def generate(scale: float, *, password_hash: str) -> dict:
                 status = rng.choice(statuses)
                 yield {
                     "public_id": uuid.UUID(int=rng.getrandbits(128)),
-                    "subject": " ".join(rng.choice(words) for _ in range(rng.randint(3, 8))),
+                    "subject": " ".join(rng.choices(words, k=rng.randint(3, 8))),
                     "status": status, "priority": rng.choice(priorities),
                     "customer_id": first_customer + rng.randrange(n_customers),
                     "team_id": teams[i % TEAMS].pk,
@@ -130,25 +157,27 @@ def generate(scale: float, *, password_hash: str) -> dict:
                     "created_at": at, "updated_at": at, "last_message_at": at, "version": 1,
                 }
 
-        _copy_rows(cursor, Ticket, tickets(), {})
-        first_ticket = Ticket.objects.order_by("pk").values_list("pk", flat=True).first()
-        common.log(f"{n_entries} timeline entries")
+        with _indexes_dropped(cursor, [Ticket, TimelineEntry]):
+            _copy_rows(cursor, Ticket, tickets(), {})
+            first_ticket = Ticket.objects.order_by("pk").values_list("pk", flat=True).first()
+            common.log(f"{n_entries} timeline entries")
 
-        def entries():
-            for i in range(n_entries):
-                ticket = first_ticket + (i // 5 if i < n_tickets * 5 else rng.randrange(n_tickets))
-                inbound = rng.random() < 0.55
-                kind = "message" if rng.random() < 0.85 else rng.choice(["note", "event"])
-                yield {
-                    "public_id": uuid.UUID(int=rng.getrandbits(128)), "ticket_id": ticket, "kind": kind,
-                    "direction": ("in" if inbound else "out") if kind == "message" else "",
-                    "text": " ".join(rng.choice(words) for _ in range(rng.randint(8, 60))),
-                    "delivery_status": ("received" if inbound else "delivered") if kind == "message" else "",
-                    "created_at": now - timedelta(minutes=rng.randint(1, 60 * 24 * 365)),
-                    "author_user_id": None if inbound else rng.choice(agents),
-                }
+            def entries():
+                for i in range(n_entries):
+                    ticket = first_ticket + (i // 5 if i < n_tickets * 5 else rng.randrange(n_tickets))
+                    inbound = rng.random() < 0.55
+                    kind = "message" if rng.random() < 0.85 else rng.choice(["note", "event"])
+                    yield {
+                        "public_id": uuid.UUID(int=rng.getrandbits(128)), "ticket_id": ticket, "kind": kind,
+                        "direction": ("in" if inbound else "out") if kind == "message" else "",
+                        "text": " ".join(rng.choices(words, k=rng.randint(8, 60))),
+                        "delivery_status": ("received" if inbound else "delivered") if kind == "message" else "",
+                        "created_at": now - timedelta(minutes=rng.randint(1, 60 * 24 * 365)),
+                        "author_user_id": None if inbound else rng.choice(agents),
+                    }
 
-        _copy_rows(cursor, TimelineEntry, entries(), {})
+            _copy_rows(cursor, TimelineEntry, entries(), {})
+            common.log("indexes")
         cursor.close()
     return {"tickets": n_tickets, "entries": n_entries, "customers": n_customers, "agents": n_agents,
             "team": teams[0], "first_ticket": first_ticket}
@@ -163,9 +192,29 @@ def vacuum_analyze(env: dict) -> str:
     return size
 
 
+def existing() -> dict:
+    """What `generate` returned, read back from a database it filled."""
+    from django.db.models import Min
+
+    from omnicenter.models import User
+    from tickets.models import Team, Ticket, TimelineEntry
+
+    return {"tickets": Ticket.objects.count(), "entries": TimelineEntry.objects.count(),
+            "customers": None, "agents": User.objects.count(),
+            "team": Team.objects.get(name="Team 0"), "first_ticket": Ticket.objects.aggregate(m=Min("pk"))["m"]}
+
+
+def database_size() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_size_pretty(pg_database_size(current_database()))")
+        return cursor.fetchone()[0]
+
+
 # --- server time -------------------------------------------------------------------------------------
 
-def measure_pages(made: dict, requests: int) -> dict:
+def measure_pages(made: dict, requests: int, only: list[str] | None = None) -> dict:
     from django.test import Client
 
     from omnicenter.models import User
@@ -184,8 +233,13 @@ def measure_pages(made: dict, requests: int) -> dict:
         "ticket_pane_fragment": lambda: f"/app/tickets/{rng.choice(tickets)}/?fragment=pane",
         "search": lambda: f"/app/?view=all&q={rng.choice(words)}+{rng.choice(words)[:4]}",
     }
+    unknown = set(only or ()) - set(cases)
+    if unknown:
+        raise SystemExit(f"--pages: unknown {sorted(unknown)}; choose from {sorted(cases)}")
     results = {}
     for name, url in cases.items():
+        if only and name not in only:
+            continue
         for _ in range(3):  # warm
             assert client.get(url()).status_code == 200
         times = []
@@ -203,7 +257,8 @@ def measure_pages(made: dict, requests: int) -> dict:
 
 # --- fan-out -----------------------------------------------------------------------------------------
 
-def measure_fanout(env: dict, made: dict, *, sockets: int, n_events: int, spacing: float, log_dir: Path) -> dict:
+def measure_fanout(env: dict, made: dict, *, sockets: int, n_events: int, spacing: float, warmup: int,
+                   log_dir: Path) -> dict:
     import websockets
     from django.conf import settings
     from django.test import Client
@@ -255,30 +310,50 @@ def measure_fanout(env: dict, made: dict, *, sockets: int, n_events: int, spacin
             await asyncio.sleep(1.0)
             sent: dict[int, float] = {}
             loop = asyncio.get_running_loop()
-            for i in range(n_events):
-                version = 1_000_000 + i
+
+            async def publish(version: int) -> None:
                 message = {"type": "oc.event", "event": {"type": "ticket.created", "ticket": made["first_ticket"], "version": version}}
                 sent[version] = time.perf_counter()
                 # The production publisher: events.send_now on its own loop thread, as a service does after commit.
                 await loop.run_in_executor(None, events.send_now, [group], message)
                 await asyncio.sleep(spacing)
-            await asyncio.sleep(10.0)  # stragglers; anything later counts as lost
+
+            for i in range(warmup):  # not counted: see --warmup
+                await publish(2_000_000 + i)
+            meter = common.CpuMeter({"server": lambda: [server.process.pid]})
+            meter.start()
+            for i in range(n_events):
+                await publish(1_000_000 + i)
+            await asyncio.sleep(2.0)
+            cpu = meter.stop()
+            await asyncio.sleep(8.0)  # stragglers; anything later counts as lost
             for ws in live:
                 await ws.close()
             for task in listeners:
                 task.cancel()
-            latencies = [(t - sent[v]) * 1000 for v, times in arrivals.items() for t in times]
+            measured = {v: times for v, times in arrivals.items() if v < 2_000_000}
+            latencies = [(t - sent[v]) * 1000 for v, times in measured.items() for t in times]
+            per_event = [
+                {"event": v - 1_000_000, "n": len(times), "first_ms": round((min(times) - sent[v]) * 1000, 1),
+                 "p50_ms": round(common.percentile([(t - sent[v]) * 1000 for t in times], 50), 1),
+                 "last_ms": round((max(times) - sent[v]) * 1000, 1)}
+                for v, times in sorted(measured.items())
+            ]
             expected = len(live) * n_events
             return {
                 "sockets": len(live), "connect_failed": len(failed), "connect_seconds": round(connect_seconds, 2),
-                "events": n_events, "deliveries": len(latencies), "lost": expected - len(latencies),
+                "events": n_events, "warmup_events": warmup, "deliveries": len(latencies), "lost": expected - len(latencies),
                 "p50_ms": round(common.percentile(latencies, 50), 1) if latencies else None,
                 "p99_ms": round(common.percentile(latencies, 99), 1) if latencies else None,
                 "max_ms": round(max(latencies), 1) if latencies else None,
+                "cpu_ms_per_event": {k: round(v * 1000 / n_events, 1) for k, v in cpu.items() if k != "wall"},
+                "per_event": per_event,
             }
 
         result = common.run_async(run())
-        common.log(f"fan-out: {result}")
+        common.log(f"fan-out: { {k: v for k, v in result.items() if k != 'per_event'} }")
+        for row in sorted(result["per_event"], key=lambda r: -r["last_ms"])[:5]:
+            common.log(f"  slowest event {row}")
         return result
 
 
@@ -290,10 +365,18 @@ def main() -> int:
     parser.add_argument("--sockets", type=int, default=200)
     parser.add_argument("--events", type=int, default=30)
     parser.add_argument("--spacing", type=float, default=0.5, help="seconds between published events")
-    parser.add_argument("--layer", choices=["core", "pubsub"], default="core",
+    parser.add_argument("--warmup", type=int, default=0, help="fan-out events sent first and not counted")
+    parser.add_argument("--layer", choices=["core", "pubsub"], default="pubsub",
                         help="channels_redis layer for the fan-out (settings: CHANNEL_LAYER)")
     parser.add_argument("--skip-pages", action="store_true", help="measure the fan-out only")
+    parser.add_argument("--pages", default="", help="comma-separated pages to time (inbox_open, inbox_teams_fragment, "
+                        "ticket_page, ticket_pane_fragment, search); all by default")
+    parser.add_argument("--skip-fanout", action="store_true", help="measure the pages only")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--generate-only", action="store_true",
+                        help="create and fill the database, keep it, measure nothing (then time it with --reuse-db)")
+    parser.add_argument("--reuse-db", action="store_true",
+                        help="measure a database an earlier --keep-db or --generate-only run filled (migrated first)")
     parser.add_argument("--db", default=DB, help="scratch database name (bench_*): runs side by side need their own")
     args = parser.parse_args()
     if not args.db.startswith(common.DB_PREFIX):
@@ -307,21 +390,31 @@ def main() -> int:
     log_dir = common.ROOT / "var" / "bench" / "logs"
     machine = common.machine_info()
     common.log(f"machine: {machine}")
-    common.db_recreate(DB)
+    keep = args.keep_db or args.generate_only or args.reuse_db
+    if not args.reuse_db:
+        common.db_recreate(DB)
     common.redis_flush()
     try:
-        common.run_checked([common.PYTHON, "manage.py", "migrate", "-v", "0"], env=env)
+        common.run_checked([common.PYTHON, "manage.py", "migrate", "-v", "0"], env=env, timeout=3600)
         common.run_checked([common.PYTHON, "manage.py", "collectstatic", "--noinput", "-v", "0"], env=env)
         common.django_setup(env)
-        from django.contrib.auth.hashers import make_password
+        if args.reuse_db:
+            made = existing()
+            size = database_size()
+            common.log(f"reusing {DB}: {made['tickets']} tickets, {made['entries']} entries; database size {size}")
+        else:
+            from django.contrib.auth.hashers import make_password
 
-        started = time.perf_counter()
-        made = generate(args.scale, password_hash=make_password("bench"))
-        size = vacuum_analyze(env)
-        common.log(f"generated in {time.perf_counter() - started:.0f} s; database size {size}")
-        pages = {} if args.skip_pages else measure_pages(made, args.requests)
+            started = time.perf_counter()
+            made = generate(args.scale, password_hash=make_password("bench"))
+            size = vacuum_analyze(env)
+            common.log(f"generated in {time.perf_counter() - started:.0f} s; database size {size}")
+            if args.generate_only:
+                return 0
+        pages = {} if args.skip_pages else measure_pages(made, args.requests, [p for p in args.pages.split(",") if p])
         load_after_pages = " ".join(f"{x:.2f}" for x in os.getloadavg())
-        fanout = measure_fanout(env, made, sockets=args.sockets, n_events=args.events, spacing=args.spacing, log_dir=log_dir)
+        fanout = {} if args.skip_fanout else measure_fanout(env, made, sockets=args.sockets, n_events=args.events, spacing=args.spacing,
+                                warmup=args.warmup, log_dir=log_dir)
         result = {
             "machine": machine, "command": " ".join(sys.argv), "scale": args.scale, "disk": size, "layer": args.layer,
             "data": {k: v for k, v in made.items() if k in ("tickets", "entries", "customers", "agents")},
@@ -332,7 +425,7 @@ def main() -> int:
         print(json.dumps(result, indent=2, default=str))
         return 0
     finally:
-        if not args.keep_db:
+        if not keep:
             from django.db import connections
 
             connections.close_all()

@@ -20,6 +20,7 @@ from django.utils import formats, timezone
 from django.utils.timesince import timesince
 from django.utils.translation import gettext, pgettext_lazy
 
+from omnicenter import roles
 from tickets import selectors
 from tickets.models import CallbackRequest, Mention, Ticket, TicketSeen, TimelineEntry
 
@@ -76,13 +77,71 @@ def view_condition(key: str, user: User) -> Q:
             return Q()
 
 
+COUNTED = (*OPEN, "solved")  # the statuses some counted view shows (closed tickets are in none)
+
+
 def view_counts(user: User) -> dict[str, int]:
-    """Every built-in view's count in one query."""
+    """Every built-in view's count in one query.
+
+    PostgreSQL: from the `ticket_counted` index alone (`_view_counts_indexed`); elsewhere (the
+    embedded SQLite mode) one aggregate over what the user may see (`view_counts_aggregate`). Both
+    give the same numbers (tests/tickets/test_inbox_counts.py)."""
+    if connection.vendor == "postgresql":
+        return _view_counts_indexed(user)
+    return view_counts_aggregate(user)
+
+
+def view_counts_aggregate(user: User) -> dict[str, int]:
     aggregates = {key: Count("pk", filter=view_condition(key, user)) for key in VIEW_KEYS if key != "all"}
     # Only rows that some counted view can match: closed tickets (the bulk of an old helpdesk)
     # are in none but "callbacks", so they are not scanned and aggregated for nothing.
-    counted = Q(status__in=[*OPEN, "solved"]) | view_condition("callbacks", user)
+    counted = Q(status__in=COUNTED) | view_condition("callbacks", user)
     return selectors.tickets_visible_to(user).filter(counted).aggregate(**aggregates)
+
+
+# Supervisors see every ticket: the first part is then all counted tickets and the second empty.
+# (A parameter folds away: `false OR team_id = ANY(...)` plans as the index condition alone.)
+_COUNTS_SQL = """
+WITH v AS (
+    SELECT status, assignee_id, team_id = ANY(%(teams)s) AS in_team FROM tickets_ticket
+     WHERE status = ANY(%(counted)s) AND (%(supervisor)s OR team_id = ANY(%(teams)s))
+    UNION ALL
+    SELECT status, assignee_id, FALSE FROM tickets_ticket
+     WHERE NOT %(supervisor)s AND assignee_id = %(me)s AND status = ANY(%(counted)s)
+       AND (team_id IS NULL OR NOT team_id = ANY(%(teams)s))
+)
+SELECT
+    count(*) FILTER (WHERE status = ANY(%(open)s) AND assignee_id = %(me)s),
+    count(*) FILTER (WHERE status = ANY(%(open)s) AND assignee_id IS NULL),
+    count(*) FILTER (WHERE status = ANY(%(open)s) AND in_team),
+    count(*) FILTER (WHERE status = ANY(%(open)s)),
+    count(*) FILTER (WHERE status = 'pending'),
+    count(*) FILTER (WHERE status = 'solved'),
+    (SELECT count(DISTINCT m.ticket_id) FROM tickets_mention m JOIN tickets_ticket t ON t.id = m.ticket_id
+      WHERE m.user_id = %(me)s AND t.status = ANY(%(open)s)
+        AND (%(supervisor)s OR t.team_id = ANY(%(teams)s) OR t.assignee_id = %(me)s)),
+    (SELECT count(DISTINCT c.ticket_id) FROM tickets_callbackrequest c JOIN tickets_ticket t ON t.id = c.ticket_id
+      WHERE c.done_at IS NULL AND (%(supervisor)s OR t.team_id = ANY(%(teams)s) OR t.assignee_id = %(me)s))
+FROM v
+"""
+
+
+def _view_counts_indexed(user: User) -> dict[str, int]:
+    """The counts at 1M tickets: the aggregate above filtered what an agent may see with
+    `team_id IN (...) OR assignee_id = me`, a bitmap OR that reads every heap page holding one of
+    the team's tickets (a team's 100,000 tickets are on nearly all pages: 140-275 ms). Split into
+    two disjoint parts, the team's tickets and the agent's own outside those teams, each part reads
+    only the covering index (team, status, assignee) of counted statuses: an index-only scan.
+    Mentions and callbacks are counted from their own tables, joined to visible tickets."""
+    supervisor = roles.is_supervisor(user)
+    if not supervisor and not roles.is_agent(user):
+        return {key: 0 for key in VIEW_KEYS if key != "all"}
+    params = {"supervisor": supervisor, "teams": selectors.team_ids_of(user), "me": user.pk,
+              "counted": list(COUNTED), "open": list(OPEN)}
+    with connection.cursor() as cursor:
+        cursor.execute(_COUNTS_SQL, params)
+        row = cursor.fetchone()
+    return dict(zip(("mine", "unassigned", "teams", "open", "pending", "solved", "mentions", "callbacks"), row, strict=True))
 
 
 FILTERS = ("channel", "status", "priority", "team", "assignee", "tag", "customer", "language", "q")

@@ -86,6 +86,13 @@ class Ticket(models.Model):
             models.Index(fields=["status", "team", "-last_message_at"]),
             models.Index(fields=["assignee", "status"]),
             models.Index(fields=["customer", "status"]),
+            # The inbox's view counts read only this index (tickets/inbox.py `view_counts`).
+            models.Index(fields=["team", "status", "assignee"], condition=Q(status__in=["new", "open", "pending", "solved"]),
+                         name="ticket_counted"),
+            # The open views' lists sort from this index alone: an index-only scan filtered by what the
+            # agent may see, instead of reading every heap page that holds one of a team's open tickets.
+            models.Index(fields=["team", "assignee", "priority", "last_message_at", "id"],
+                         condition=Q(status__in=["new", "open", "pending"]), name="ticket_open_list"),
         ]
 
     def __str__(self) -> str:

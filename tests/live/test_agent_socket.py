@@ -9,13 +9,16 @@ not get was never delivered.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.test import Client
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -336,3 +339,37 @@ def test_in_process_supervisor_gets_both_teams_and_answers_ping(people, api_chan
 
     assert pong == {"type": "pong"}
     assert received == [created(ticket_from(b_channel, "b-1")), created(ticket_from(api_channel, "a-1"))]
+
+
+@pytest.mark.usefixtures("own_channel_layer")
+def test_in_process_events_are_forwarded_while_the_database_thread_is_busy(people):
+    """Forwarding a live event needs no database: it must not wait for asgiref's one shared
+    thread (channels' dispatch hops there for every message, so one event to 200 sockets queued
+    200 hops behind each other; docs/performance.md). A ping, which touches the database, still
+    goes through it."""
+    session = session_key_for(people.agent_a)
+    release = threading.Event()
+    event = {"type": "ticket.created", "ticket": 1, "version": 7}
+
+    async def scenario():
+        ws = InProcessSocket(session)
+        connected, _ = await ws.connect()
+        assert connected
+        busy = asyncio.ensure_future(sync_to_async(release.wait)(WAIT))  # holds the shared thread
+        try:
+            await asyncio.sleep(0.1)
+            await get_channel_layer().group_send(events.agent_group(people.agent_a.pk), {"type": "oc.event", "event": event})
+            frame = await ws.app.receive_output(3)
+            await ws.send_json({"type": "ping"})
+            pong_while_busy = await ws.app.receive_nothing(0.5)
+        finally:
+            release.set()
+            await busy
+        pong = await ws.receive_json()
+        await ws.disconnect()
+        return json.loads(frame["text"]), pong_while_busy, pong
+
+    forwarded, pong_while_busy, pong = async_to_sync(scenario)()
+
+    assert forwarded == event
+    assert pong_while_busy is True and pong == {"type": "pong"}
