@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import secrets
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -169,6 +170,16 @@ def _kick_set() -> bool:
     if client is None:
         return cache.add(DRAIN_KICK_KEY, 1, timeout=settings.INBOUND_KICK_SECONDS)
     return bool(client.set(DRAIN_KICK_KEY, b"1", nx=True, ex=settings.INBOUND_KICK_SECONDS))
+
+
+def _kick_hold() -> None:
+    """Set the kick whether or not it is set: messages stored from now on find a drain on its way
+    (the one that calls this, which deletes the key again before its next claim)."""
+    client = _kick_client()
+    if client is None:
+        cache.set(DRAIN_KICK_KEY, 1, timeout=settings.INBOUND_KICK_SECONDS)
+    else:
+        client.set(DRAIN_KICK_KEY, b"1", ex=settings.INBOUND_KICK_SECONDS)
 
 
 def _kick_clear() -> None:
@@ -379,6 +390,26 @@ def inbound_events_drain(*, batch: int | None = None, budget: timedelta | None =
         handled += len(claimed)
         if timezone.now() >= deadline and _more_hands():
             return handled  # give the worker back to other tasks; a new drain goes on
+        if len(claimed) < batch:
+            _linger()
+
+
+def _linger() -> None:
+    """After a partial batch, hold the kick for INBOUND_DRAIN_LINGER_MS: what arrives meanwhile
+    waits for this drain's next claim instead of publishing a drain task of its own (the publish
+    in the webhook and the task in the worker cost more CPU than a small batch's messages). Safe:
+    the key is deleted again before that claim, and if this process dies here the key expires
+    (INBOUND_KICK_SECONDS) and the sweep hands the waiting events on. Not in eager mode (embedded),
+    where the drain runs inside a request."""
+    from omnicenter.celery import app
+
+    if settings.INBOUND_DRAIN_LINGER_MS <= 0 or app.conf.task_always_eager:
+        return
+    try:
+        _kick_hold()
+    except Exception:
+        return  # Redis unreachable: no wait; every message kicks (or the sweep takes it) as before
+    time.sleep(settings.INBOUND_DRAIN_LINGER_MS / 1000)
 
 
 def _process_claimed_batch(events: list[InboundEvent]) -> None:

@@ -397,6 +397,10 @@ INBOUND_STALE_AFTER = timedelta(seconds=env.integer("INBOUND_STALE_AFTER", 60))
 INBOUND_BATCH_SIZE = env.integer("INBOUND_BATCH_SIZE", 50)
 INBOUND_DRAIN_BUDGET = timedelta(seconds=env.integer("INBOUND_DRAIN_BUDGET", 30))
 INBOUND_KICK_SECONDS = env.integer("INBOUND_KICK_SECONDS", 30)
+# After a batch smaller than INBOUND_BATCH_SIZE, a drain keeps the kick and waits this long before
+# its next claim, so that messages arriving meanwhile join its next batch instead of each burst
+# publishing (and a worker running) a drain task of its own. 0: no wait.
+INBOUND_DRAIN_LINGER_MS = env.integer("INBOUND_DRAIN_LINGER_MS", 10)
 # Webhook views look channels up by key in a per-process cache: deactivating a channel or rotating
 # its secret takes effect within this many seconds in every web process (at once in the one that saved).
 CHANNEL_CACHE_SECONDS = env.integer("CHANNEL_CACHE_SECONDS", 5)

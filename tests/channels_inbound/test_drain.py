@@ -22,6 +22,7 @@ from channels_inbound import selectors
 from channels_inbound.models import Channel, InboundEvent
 from channels_inbound.services import (
     _kick_clear,
+    _linger,
     inbound_event_store,
     inbound_events_drain,
     inbound_events_sweep,
@@ -75,6 +76,24 @@ def test_a_burst_of_webhooks_publishes_one_drain_and_the_drain_takes_them_all(
     with django_capture_on_commit_callbacks(execute=True):
         post_inbound(api_channel, message("m-late", "One more"))
     assert broker_queue() == ["channels_inbound.tasks.process_inbound_events"] * 2
+
+
+def test_after_a_partial_batch_the_drain_holds_the_kick_so_new_messages_wait_for_it(
+    people, api_channel, post_inbound, settings, django_capture_on_commit_callbacks, broker_queue
+):
+    settings.INBOUND_DRAIN_LINGER_MS = 1
+    store(api_channel, "m-1")
+    _linger()  # what a drain does after a partial batch, before its next claim
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post_inbound(api_channel, message("m-2", "While it waits")).status_code == 202
+    assert broker_queue() == []  # no drain task of its own: the lingering drain takes it
+
+    assert inbound_events_drain() == 2
+    # The drain let go of the kick before its last claim: the next message publishes a drain.
+    with django_capture_on_commit_callbacks(execute=True):
+        post_inbound(api_channel, message("m-3", "Later"))
+    assert broker_queue() == ["channels_inbound.tasks.process_inbound_events"]
 
 
 def test_a_full_batch_asks_for_another_drain_so_an_idle_worker_joins_in(people, api_channel, broker_queue):
