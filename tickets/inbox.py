@@ -15,7 +15,18 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.db import connection
-from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.utils import formats, timezone
 from django.utils.timesince import timesince
 from django.utils.translation import gettext, pgettext_lazy
@@ -151,8 +162,9 @@ def _ints(value: str) -> list[int]:
     return [int(v) for v in value.split(",") if v.strip().isdigit()]
 
 
-def apply_filters(queryset: QuerySet[Ticket], params, user: User) -> QuerySet[Ticket]:
-    """The list filters; unknown or malformed values filter nothing out rather than fail."""
+def apply_filters(queryset: QuerySet[Ticket], params, user: User, *, search: bool = True) -> QuerySet[Ticket]:
+    """The list filters; unknown or malformed values filter nothing out rather than fail.
+    `search=False`: all but the full-text search (`q`)."""
     if params.get("status"):
         queryset = queryset.filter(status__in=params["status"].split(","))
     if params.get("priority"):
@@ -177,7 +189,7 @@ def apply_filters(queryset: QuerySet[Ticket], params, user: User) -> QuerySet[Ti
         on_channel = Q(channel__key=channel) | Q(channel__kind=channel)
         queryset = queryset.filter(Exists(TimelineEntry.objects.filter(on_channel, ticket=OuterRef("pk"))))
     term = params.get("q", "").strip()
-    if term:
+    if term and search:
         queryset = queryset.filter(search_condition(term))
     return queryset
 
@@ -190,13 +202,15 @@ def search_condition(term: str) -> Q:
 
     PostgreSQL: `to_tsvector('simple', ...)` with GIN indexes (migration 0003), every word a
     prefix, all words required. SQLite (the embedded mode): LIKE on the whole term.
+
+    Views listed newest first try `recent_first_ids` before this (see `page_of`).
     """
     number = term.lstrip("#")
     by_number = Q(pk=int(number)) if number.isdigit() and len(number) < 12 else Q(pk__in=[])
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchQuery, SearchVector
 
-        words = WORD.findall(term.lower())[:8]
+        words = search_words(term)
         if not words:
             return by_number
         query = SearchQuery(" & ".join(f"{w}:*" for w in words), search_type="raw", config="simple")
@@ -211,6 +225,10 @@ def search_condition(term: str) -> Q:
     return by_number | Q(subject__icontains=term) | Exists(entries)
 
 
+def search_words(term: str) -> list[str]:
+    return WORD.findall(term.lower())[:8]
+
+
 PRIORITY_RANK = Case(
     *(When(priority=code, then=Value(rank)) for code, rank in Ticket.PRIORITY_RANK.items()),
     default=Value(1), output_field=IntegerField(),
@@ -221,10 +239,53 @@ def ticket_list(user: User, view: str, params) -> QuerySet[Ticket]:
     """A view's tickets with filters, most urgent first, then the longest waiting (oldest last
     message first); solved tickets newest first. Tickets only: `page_of` cuts a page and fetches
     what the rows show."""
-    queryset = apply_filters(selectors.tickets_visible_to(user).filter(view_condition(view, user)), params, user)
+    unsearched = apply_filters(selectors.tickets_visible_to(user).filter(view_condition(view, user)), params, user,
+                               search=False)
+    term = params.get("q", "").strip()
+    queryset = unsearched.filter(search_condition(term)) if term else unsearched
     if view in ("solved", "all"):
-        return queryset.order_by("-last_message_at", "-pk")
+        queryset = queryset.order_by("-last_message_at", "-pk")
+        if term and connection.vendor == "postgresql" and search_words(term):
+            queryset.recent_first = (unsearched, term)  # tried first by `page_of`
+        return queryset
     return queryset.annotate(rank=PRIORITY_RANK).order_by("-rank", "last_message_at", "pk")
+
+
+#: tickets a newest-first search looks at before searching the whole view (`recent_first_ids`)
+SEARCH_RECENT_TICKETS = 2000
+
+
+def recent_first_ids(unsearched: QuerySet[Ticket], term: str, *, limit: int) -> list[int]:
+    """The ids of the first `limit` matches of `term` among the SEARCH_RECENT_TICKETS newest tickets
+    of `unsearched` (a view with its filters), newest first; PostgreSQL only.
+
+    A common word matches hundreds of thousands of entries: through the GIN indexes every one of
+    them was fetched and rechecked before the newest 51 tickets were kept (58 s at 1M tickets,
+    docs/performance.md). Here the newest tickets are walked in order and each is checked on its
+    own subject and entries (by the entries' ticket index; the vectors are written without the
+    indexes' COALESCE so that no index is used), stopping at `limit`: about `limit` divided by the
+    share of tickets that match. With fewer than `limit` matches among them the caller searches
+    the whole view the usual way, so the first page is exactly the whole search's first page
+    whenever this answers (everything outside the newest tickets is older than all of them).
+    """
+    words = search_words(term)
+    number = term.lstrip("#")
+    by_number = int(number) if number.isdigit() and len(number) < 12 else None
+    inner, params = (unsearched.order_by("-last_message_at", "-pk")
+                     .values("pk", "last_message_at", "subject")[:SEARCH_RECENT_TICKETS].query.sql_with_params())
+    entry = TimelineEntry._meta.db_table
+    query = " & ".join(f"{w}:*" for w in words)  # \w+ words only: nothing a tsquery would parse as syntax
+    # Only model table names and Django's own compiled SQL are formatted in; values are parameters.
+    sql = (
+        f"SELECT r.pk FROM ({inner}) r WHERE r.pk = %s "  # noqa: S608
+        "OR to_tsvector('simple'::regconfig, r.subject) @@ to_tsquery('simple'::regconfig, %s) "
+        f"OR EXISTS (SELECT 1 FROM {entry} e WHERE e.ticket_id = r.pk AND e.kind <> %s "
+        "AND to_tsvector('simple'::regconfig, e.text) @@ to_tsquery('simple'::regconfig, %s)) "
+        "ORDER BY r.last_message_at DESC, r.pk DESC LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, by_number, query, TimelineEntry.Kind.EVENT, query, limit])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def page_of(queryset: QuerySet[Ticket], page: int, pages: int = 1, *, user: User) -> tuple[list[Ticket], bool]:
@@ -237,6 +298,11 @@ def page_of(queryset: QuerySet[Ticket], page: int, pages: int = 1, *, user: User
     20,000 tickets, growing with the table)."""
     start = (page - 1) * PAGE_SIZE
     window = queryset.values("pk")[start:start + PAGE_SIZE * pages + 1]
+    recent_first = getattr(queryset, "recent_first", None)
+    if recent_first is not None:
+        found = recent_first_ids(*recent_first, limit=start + PAGE_SIZE * pages + 1)
+        if len(found) > start + PAGE_SIZE * pages:  # enough for the page and to know more follow
+            window = found[start:]
     rows = list(
         Ticket.objects.filter(pk__in=window)
         .select_related("customer", "assignee", "origin_channel")

@@ -862,3 +862,54 @@ def test_saved_views_personal_and_shared_in_folders(people, tickets, client):
     deleted = client.post(f"/app/saved-views/{mine.pk}/delete/", HTTP_HX_REQUEST="true")
     assert deleted.status_code == 204 and deleted["HX-Refresh"] == "true"
     assert not SavedView.objects.filter(pk=mine.pk).exists()
+
+
+INDEXED_VECTOR = "to_tsvector('simple'::regconfig, COALESCE("  # the GIN indexes' expression (migration 0003)
+
+
+def test_a_search_listed_newest_first_checks_the_newest_tickets_first_and_gives_the_same_page(
+    people, monkeypatch
+):
+    # PostgreSQL: a common word is looked for ticket by ticket among the newest tickets, instead of
+    # fetching every matching entry through the index; the page must be the whole search's page.
+    monkeypatch.setattr(inbox, "PAGE_SIZE", 3)
+    monkeypatch.setattr(inbox, "SEARCH_RECENT_TICKETS", 12)
+    now = timezone.now()
+    made = []
+    for i in range(30):
+        ticket = TicketFactory(subject=f"Case {i}", customer=people.customer, team=people.team_a, status="open",
+                               last_message_at=now - timedelta(minutes=i))
+        EntryFactory(ticket=ticket, text="my parcel is late" if i % 2 else "hello there")
+        if i == 25:
+            EntryFactory(ticket=ticket, text="a rare zebra")
+        if i == 3:
+            EntryFactory(ticket=ticket, kind=TimelineEntry.Kind.EVENT, text="parcel event only")
+        made.append(ticket)
+    made[4].subject = "Parcel question"
+    made[4].save(update_fields=["subject"])
+
+    def page(term: str, *, recent_first: bool) -> tuple[list[int], bool, list[str]]:
+        queryset = inbox.ticket_list(people.agent_a, "all", {"q": term})
+        if not recent_first:
+            queryset.recent_first = None
+        with CaptureQueriesContext(connection) as queries:
+            rows, more = inbox.page_of(queryset, 1, pages=2, user=people.agent_a)
+        return [t.pk for t in rows], more, [q["sql"] for q in queries]
+
+    # A common word: the newest tickets answer (odd tickets and the one with the subject).
+    rows, more, sql = page("parc", recent_first=True)
+    assert (rows, more) == page("parc", recent_first=False)[:2]
+    assert rows == [made[i].pk for i in (1, 3, 4, 5, 7, 9)] and more
+    assert any("e.ticket_id = r.pk" in s for s in sql)  # looked for ticket by ticket
+    assert not any(INDEXED_VECTOR in s for s in sql)  # and not through the index
+    # A rare word: not enough among the newest, so the whole view is searched the usual way.
+    rows, more, sql = page("zebra", recent_first=True)
+    assert rows == [made[25].pk] and not more
+    assert any(INDEXED_VECTOR in s for s in sql)
+    # A ticket number and a word found nowhere.
+    assert page(f"#{made[20].pk}", recent_first=True)[0] == [made[20].pk]
+    assert page("nothinglikethis", recent_first=True)[0] == []
+    # Another team's tickets are never candidates.
+    other = TicketFactory(subject="Parcel elsewhere", customer=people.customer, team=people.team_b, status="open",
+                          last_message_at=now)
+    assert other.pk not in page("parcel", recent_first=True)[0]
