@@ -368,9 +368,27 @@ def ticket_reply(
     return entry
 
 
-def ticket_acknowledge(*, ticket: Ticket, first: TimelineEntry) -> TimelineEntry | None:
+ACKNOWLEDGEMENT_PLACEHOLDERS = re.compile(r"\{(number|status_link|subject)\}")
+
+
+def acknowledgement_fill(template: str, *, ticket: Ticket) -> str:
+    """An admin's acknowledgement text with exactly {number}, {status_link} and {subject} replaced,
+    in one pass (a subject that reads "{status_link}" stays as the customer wrote it). Nothing else
+    is interpreted: {{ }}, {% %} and other braces go out as written (never a template engine or
+    str.format on admin text)."""
+    from tickets.portal.links import status_url
+
+    values = {"number": lambda: str(ticket.number), "status_link": lambda: status_url(ticket),
+              "subject": lambda: ticket.subject or ""}
+    return ACKNOWLEDGEMENT_PLACEHOLDERS.sub(lambda match: values[match.group(1)](), template)
+
+
+def ticket_acknowledge(*, ticket: Ticket, first: TimelineEntry, templates: dict[str, str] | None = None) -> TimelineEntry | None:
     """Queue the automatic "we got your message" answer for a new ticket, once, in the customer's
-    language. It is marked automatic (so mail carries Auto-Submitted) and is not a first response."""
+    language: the channel's own text for that language (`templates`, language code -> text) when it
+    has one, else the built-in text. It is marked automatic (so mail carries Auto-Submitted) and is
+    not a first response."""
+    from django.conf import settings
     from django.utils import translation
 
     from channels_inbound.delivery import enqueue_delivery
@@ -379,11 +397,17 @@ def ticket_acknowledge(*, ticket: Ticket, first: TimelineEntry) -> TimelineEntry
     already = ticket.entries.filter(direction=TimelineEntry.Direction.OUTBOUND, is_auto_reply=True).exists()
     if not opened_by_it or already or first.identity is None:
         return None
-    with translation.override(ticket.customer.language or None):
-        text = _(
-            "Thank you for your message. We have opened request #%(number)s and will answer as soon as we can. "
-            "Please keep the number in the subject if you write to us about it again."
-        ) % {"number": ticket.number}
+    language = ticket.customer.language or settings.LANGUAGE_CODE
+    templates = templates or {}
+    own = templates.get(language) or templates.get(language.split("-")[0]) or ""
+    if own.strip():
+        text = acknowledgement_fill(own, ticket=ticket)
+    else:
+        with translation.override(ticket.customer.language or None):
+            text = _(
+                "Thank you for your message. We have opened request #%(number)s and will answer as soon as we can. "
+                "Please keep the number in the subject if you write to us about it again."
+            ) % {"number": ticket.number}
     entry = TimelineEntry.objects.create(
         ticket=ticket, kind=TimelineEntry.Kind.MESSAGE, direction=TimelineEntry.Direction.OUTBOUND,
         channel=first.channel, identity=first.identity, text=text, is_auto_reply=True,

@@ -23,6 +23,9 @@ SECURITY = [("ssl", "SSL/TLS"), ("starttls", "STARTTLS"), ("none", _("None (plai
 TICKET_NUMBER = re.compile(r"\[#(\d{1,12})\]")
 
 
+ACKNOWLEDGEMENT_MAX_LENGTH = 5000
+
+
 class EmailSettings(serializers.Serializer):
     address = serializers.EmailField(help_text=_("The address customers write to."))
     aliases = serializers.ListField(child=serializers.EmailField(), required=False, default=list)
@@ -41,10 +44,28 @@ class EmailSettings(serializers.Serializer):
         required=False, default=False,
         help_text=_("Answer each new ticket once with an acknowledgement in the customer's language."),
     )
+    acknowledgement_templates = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=ACKNOWLEDGEMENT_MAX_LENGTH, trim_whitespace=False),
+        required=False, default=dict,
+        help_text=_("Your own acknowledgement text per language, e.g. {\"pl\": \"...\"}. {number}, {status_link} "
+                    "and {subject} are replaced; anything else is sent as written. A language left out or empty "
+                    "gets the built-in text."),
+    )
     esp = serializers.CharField(
         required=False, allow_blank=True, max_length=50,
         help_text=_("Send through this anymail ESP (e.g. mailgun, postmark, sendgrid, amazon_ses) instead of SMTP."),
     )
+
+    def validate_acknowledgement_templates(self, value: dict) -> dict:
+        from django.conf import settings
+
+        codes = [code for code, _name in settings.LANGUAGES]
+        unknown = sorted(set(value) - set(codes))
+        if unknown:
+            raise serializers.ValidationError(
+                _("No such language: %(unknown)s. Use one of: %(codes)s.")
+                % {"unknown": ", ".join(unknown), "codes": ", ".join(codes)})
+        return value
 
 
 @dataclass
@@ -105,8 +126,10 @@ class EmailAdapter(Adapter):
         from tickets.services import ticket_acknowledge
 
         # Never to an auto-reply (mail loops), and only for the message that opened the ticket.
-        if (entry.channel.settings or {}).get("auto_acknowledge") and not entry.is_auto_reply:
-            ticket_acknowledge(ticket=entry.ticket, first=entry)
+        channel_settings = entry.channel.settings or {}
+        if channel_settings.get("auto_acknowledge") and not entry.is_auto_reply:
+            ticket_acknowledge(ticket=entry.ticket, first=entry,
+                               templates=channel_settings.get("acknowledgement_templates") or {})
 
     def _apply_bounce(self, channel: Channel, parsed) -> None:
         from channels_inbound.delivery import message_status_apply

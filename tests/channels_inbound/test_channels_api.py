@@ -189,3 +189,34 @@ def test_the_channel_list_is_sorted_by_name(people, api_as):
     names = [c["name"] for c in api_as(people.admin).get(CHANNELS).json()["results"]]
 
     assert names == ["Alpha", "Mid", "Zeta"]
+
+
+def test_acknowledgement_texts_are_refused_for_unknown_languages_or_too_long_and_nothing_changes(people, api_as, client):
+    from channels_inbound.services import channel_create
+
+    channel, _ = channel_create(kind="email", name="Mail", settings_data={
+        "address": "support@example.test", "auto_acknowledge": True, "acknowledgement_templates": {"pl": "Nr {number}"}})
+    before = dict(channel.settings)
+    api = api_as(people.admin)
+    url = f"{CHANNELS}{channel.key}/"
+
+    unknown = api.patch(url, {"settings": {**before, "acknowledgement_templates": {"pl": "Ok", "de": "Danke"}}},
+                        format="json", HTTP_ACCEPT_LANGUAGE="pl")
+    too_long = api.patch(url, {"settings": {**before, "acknowledgement_templates": {"ru": "я" * 5001}}}, format="json")
+    accepted = api.patch(url, {"settings": {**before, "acknowledgement_templates": {"ru": "№ {number}"}}}, format="json")
+
+    assert unknown.status_code == too_long.status_code == 400
+    assert unknown.json()["settings"]["acknowledgement_templates"] == ["Nie ma takiego języka: de. Użyj jednego z: en, ru, pl."]
+    assert "5000" in str(too_long.json()["settings"]["acknowledgement_templates"])
+    assert accepted.status_code == 200
+    channel.refresh_from_db()
+    assert channel.settings["acknowledgement_templates"] == {"ru": "№ {number}"}
+
+    client.force_login(people.admin)
+    page = f"/admin/channels_inbound/channel/{channel.pk}/change/"
+    assert "acknowledgement_templates" in client.get(page).text  # listed with its help among the available settings
+    refused = client.post(page, {"name": "Mail", "kind": "email", "is_active": "on", "settings": json.dumps(
+        {**channel.settings, "acknowledgement_templates": {"xx": "?"}})})
+    assert refused.status_code == 200 and "No such language: xx" in refused.text
+    channel.refresh_from_db()
+    assert channel.settings["acknowledgement_templates"] == {"ru": "№ {number}"}

@@ -321,3 +321,36 @@ def test_the_channel_page_has_a_test_connection_button_that_says_what_failed(peo
     assert client.get(button).status_code == 405
     client.force_login(people.supervisor)
     assert client.post(button).status_code == 302 and "/admin/login/" in client.post(button)["Location"]
+
+
+def test_the_channels_own_acknowledgement_text_goes_out_in_the_customers_language_with_nothing_else_evaluated(
+    people, mailbox, imap_account, smtp_server, django_capture_on_commit_callbacks,
+):
+    from channels_inbound.services import channel_update
+    from customers.services import customer_update
+
+    polish = "Dzień dobry! Zgłoszenie nr {number} ({subject}). Status: {status_link} — {{ number }} {% now 'Y' %} {other}"
+    channel_update(channel=mailbox, settings_data={**mailbox.settings, "auto_acknowledge": True,
+                                                   "acknowledgement_templates": {"pl": polish, "ru": ""}})
+    customer_update(customer=people.customer, language="pl")
+    customer_update(customer=people.other_customer, language="ru")  # an empty Russian text: the built-in one
+    imap_account.append(mail(sender="anna@example.pl", subject="Reklamacja {status_link}", body="Ekspres nie grzeje.",
+                             message_id=make_msgid()[1:-1]))
+    imap_account.append(mail(sender="boris@example.ru", subject="Вопрос", body="Где заказ?", message_id=make_msgid()[1:-1]))
+    imap_account.append(mail(sender="boris@example.ru", subject="Автоответ: Вопрос", body="Я в отпуске.",
+                             message_id=make_msgid()[1:-1], extra="Auto-Submitted: auto-replied"))
+
+    poll(mailbox, django_capture_on_commit_callbacks)
+
+    acks = {m.message()["To"]: m.message() for m in smtp_server.messages}
+    assert len(smtp_server.messages) == 2  # one per new ticket, none to the auto-reply
+    anna = Ticket.objects.get(customer=people.customer)
+    text = acks["anna@example.pl"].get_body(("plain",)).get_content()
+    link = status_url(anna).rsplit(":", 2)[0]  # the signed link (its timestamp part may differ)
+    assert text.startswith(f"Dzień dobry! Zgłoszenie nr {anna.number} (Reklamacja {{status_link}}). Status: {link}")
+    assert "— {{ number }} {% now 'Y' %} {other}" in text  # sent as written, never evaluated
+    assert "Dzień dobry!" in acks["anna@example.pl"].get_body(("html",)).get_content()
+    boris = Ticket.objects.get(customer=people.other_customer, subject="Вопрос")
+    russian = acks["boris@example.ru"].get_body(("plain",)).get_content()
+    assert "Спасибо" in russian and f"#{boris.number}" in russian and "Dzień dobry" not in russian
+    assert TimelineEntry.objects.filter(is_auto_reply=True, direction="out").count() == 2
