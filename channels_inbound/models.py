@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from omnicenter import crypto
+from omnicenter.models import OneTimeSecret
 
 
 def new_channel_key() -> str:
@@ -127,7 +128,7 @@ class MailboxState(models.Model):
         return f"{self.channel_id}:{self.folder} (uid {self.last_uid})"
 
 
-class WebchatEmailCode(models.Model):
+class WebchatEmailCode(OneTimeSecret):
     """A one-time code that confirms a chat visitor's email (docs/channels/webchat.md).
 
     Bound to one channel, one visitor and one email: the stored HMAC covers all three with the code,
@@ -140,14 +141,7 @@ class WebchatEmailCode(models.Model):
     visitor = models.CharField(max_length=320)  # the visitor identity's value (anon:… or user:…)
     email = models.CharField(max_length=320)
     code_hash = models.CharField(max_length=64)
-    outbox = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
     language = models.CharField(max_length=8, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField()
-    used_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    send_error = models.TextField(blank=True)
 
     class Meta:
         verbose_name = _("chat email code")

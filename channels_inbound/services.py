@@ -463,7 +463,6 @@ def messages_ingest_together(*, channel: Channel, items: list[tuple[NormalizedMe
     conversation keys the messages carry; the keys they bring are written in one statement at the
     end. Each message is then threaded and appended as `message_ingest` does. Returns the entries.
     """
-    from customers.models import Customer
     from customers.services import customers_resolve_many
     from tickets.models import TimelineEntry
     from tickets.services import InboundBatch
@@ -474,7 +473,7 @@ def messages_ingest_together(*, channel: Channel, items: list[tuple[NormalizedMe
         requests=[(message.sender, message.display_name, message.language) for message, _event in items]
     )
     customer_ids = sorted({resolution.customer.pk for resolution in resolutions})
-    _customers_lock(Customer, customer_ids)
+    _customers_lock(customer_ids)
     ids = {message.provider_message_id[:255] for message, _event in items if message.provider_message_id}
     existing = set(TimelineEntry.objects.filter(
         channel=channel, direction=TimelineEntry.Direction.INBOUND, provider_message_id__in=ids,
@@ -490,12 +489,14 @@ def messages_ingest_together(*, channel: Channel, items: list[tuple[NormalizedMe
     return entries
 
 
-def _customers_lock(model, ids: list[int]) -> None:
+def _customers_lock(ids: list[int]) -> None:
     # One statement, ascending ids: two batches locking overlapping customers cannot deadlock.
+    from customers.models import Customer
+
     if ids and connection.features.has_select_for_no_key_update:
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT id FROM {model._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE", [ids]  # noqa: S608
+                f"SELECT id FROM {Customer._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE", [ids]  # noqa: S608
             )
 
 

@@ -61,6 +61,26 @@ class ApiToken(models.Model):
         return scope in self.scopes
 
 
+class OneTimeSecret(models.Model):
+    """What a one-time secret sent to someone keeps (portal sign-in tokens, chat email codes).
+
+    Only a hash of the secret is looked up; the secret itself waits encrypted in `outbox` until the
+    task that sends it has done so (tasks take ids, never secrets), and
+    `channels_inbound.delivery.secret_send` blanks it then.
+    """
+
+    outbox = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    send_error = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+
+
 class Heartbeat(models.Model):
     """Last time a worker ran the beat-scheduled heartbeat task: proof that beat and workers live."""
 

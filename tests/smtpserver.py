@@ -76,6 +76,15 @@ class SmtpServer:
         self._drop_after_data = False
 
     # --- aiosmtpd hooks ------------------------------------------------------------------------
+    def email_channel(self, team, *, name: str = "Shop support", address: str = "support@shop.example.com"):
+        """An email channel that sends through this server (plain SMTP, no login)."""
+        from channels_inbound.services import channel_create
+
+        channel, _ = channel_create(kind="email", name=name, default_team=team, settings_data={
+            "address": address, "smtp_host": self.host, "smtp_port": self.port, "smtp_security": "none",
+        })
+        return channel
+
     def authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)

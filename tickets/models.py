@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from omnicenter.models import OneTimeSecret
+
 
 class Team(models.Model):
     name = models.CharField(_("name"), max_length=100, unique=True)
@@ -233,7 +235,7 @@ class Attachment(models.Model):
 # --- Customer portal and satisfaction surveys (tickets/portal/, docs/portal.md) --------------------
 
 
-class PortalLoginToken(models.Model):
+class PortalLoginToken(OneTimeSecret):
     """A magic link or a one-time code that signs a customer in to the portal once.
 
     Only a hash is stored. The raw secret is kept encrypted (FIELD_ENCRYPTION_KEYS) in `outbox`
@@ -249,13 +251,6 @@ class PortalLoginToken(models.Model):
     kind = models.CharField(max_length=4, choices=Kind.choices)
     # sha256 of a link's secret; an HMAC of (identity, code) for a code. Lookups by hash.
     token_hash = models.CharField(max_length=64, db_index=True)
-    outbox = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField()
-    used_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    send_error = models.TextField(blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["identity", "kind", "expires_at"])]

@@ -10,7 +10,6 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from channels_inbound.services import channel_create
 from tests.browser.conftest import TIMEOUT_MS
 from tests.browser.test_live_inbox import sign_in, still_same_page, wait_until_live
 from tests.factories import EntryFactory, TicketFactory
@@ -36,10 +35,7 @@ def local(url: str) -> str:
 
 @pytest.fixture
 def answered_ticket(people, smtp_server):
-    channel, _ = channel_create(kind="email", name="Support", default_team=people.team_a, settings_data={
-        "address": "support@example.test", "smtp_host": smtp_server.host, "smtp_port": smtp_server.port,
-        "smtp_security": "none",
-    })
+    channel = smtp_server.email_channel(people.team_a, name="Support", address="support@example.test")
     ticket = TicketFactory(customer=people.customer, subject="Kettle leaks", origin_channel=channel, team=people.team_a,
                            assignee=people.agent_a, status="open")
     identity = people.customer.identities.get()

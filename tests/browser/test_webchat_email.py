@@ -8,7 +8,6 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from channels_inbound.services import channel_create
 from tests.browser.test_webchat_widget import shop, wait_for  # noqa: F401 (the fixture)
 from tickets.models import TimelineEntry
 
@@ -24,10 +23,7 @@ def test_transcript_and_email_confirmation_from_the_widget_menu_by_keyboard(asgi
     site, channel = shop
     channel.settings = {**channel.settings, "email_offline_replies": False}
     channel.save(update_fields=["settings"])
-    channel_create(kind="email", name="Shop support", default_team=people.team_a, settings_data={
-        "address": "support@shop.example.com", "smtp_host": smtp_server.host, "smtp_port": smtp_server.port,
-        "smtp_security": "none",
-    })
+    smtp_server.email_channel(people.team_a)
     page.goto(site.url)
     page.get_by_role("button", name="Open chat").click()
     box = page.get_by_role("textbox", name="Write a message…")

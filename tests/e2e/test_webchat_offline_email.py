@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from channels_inbound.services import channel_create
 from channels_inbound.webchat import services, tokens
 from tests.factories import make_channel
 from tickets.models import TimelineEntry
@@ -32,10 +31,7 @@ def test_two_quick_replies_to_a_visitor_who_left_arrive_in_one_email(real_worker
     chat, _ = make_channel(kind="webchat", name="Shop chat", default_team=people.team_a,
                            settings_data={"allowed_origins": ["https://shop.example.com"], "team_name": "Shop team",
                                           "prechat": {"email": "optional"}})
-    channel_create(kind="email", name="Shop support", default_team=people.team_a, settings_data={
-        "address": "support@shop.example.com", "smtp_host": smtp_server.host, "smtp_port": smtp_server.port,
-        "smtp_security": "none",
-    })
+    smtp_server.email_channel(people.team_a)
     visitor = tokens.Visitor(channel_key=chat.key, id=tokens.new_anonymous_id())
     services.visitor_message_post(channel=chat, visitor=visitor, client_id="m-1", text="Is it in stock?",
                                   profile={"email": "left@example.net"}, page="https://shop.example.com/p/1")

@@ -10,7 +10,6 @@ import pytest
 from django.core import mail
 from django.core.cache import cache
 
-from channels_inbound.services import channel_create
 from tests.factories import EntryFactory, IdentityFactory, TicketFactory
 from tickets.attachments import attachment_store
 from tickets.models import TimelineEntry
@@ -28,11 +27,7 @@ def _fresh_rate_limits(db):
 
 @pytest.fixture
 def email_channel(people, smtp_server):
-    channel, _ = channel_create(kind="email", name="Obsługa klienta", default_team=people.team_a, settings_data={
-        "address": "support@example.test", "smtp_host": smtp_server.host, "smtp_port": smtp_server.port,
-        "smtp_security": "none",
-    })
-    return channel
+    return smtp_server.email_channel(people.team_a, name="Obsługa klienta", address="support@example.test")
 
 
 @dataclass

@@ -13,7 +13,6 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from channels_inbound.models import WebchatEmailCode
-from channels_inbound.services import channel_create
 from channels_inbound.webchat import mailing, services, tokens
 from customers.models import Customer, CustomerMerge, Identity, MergeSuggestion
 from tests.channels_inbound.webchat.conftest import SITE
@@ -35,11 +34,7 @@ def _fresh_email_limits():
 
 @pytest.fixture
 def mail_channel(people, smtp_server):
-    channel, _ = channel_create(kind="email", name="Shop support", default_team=people.team_a, settings_data={
-        "address": "support@shop.example.com", "smtp_host": smtp_server.host, "smtp_port": smtp_server.port,
-        "smtp_security": "none",
-    })
-    return channel
+    return smtp_server.email_channel(people.team_a)
 
 
 def configure(chat, **changes) -> None:
@@ -635,10 +630,7 @@ def test_the_setting_is_validated_and_on_by_default(chat, mail_channel):
 
 def test_the_chosen_email_channel_sends(client, chat, people, mail_channel, smtp_server,
                                         django_capture_on_commit_callbacks):
-    second, _ = channel_create(kind="email", name="Chat mail", default_team=people.team_a, settings_data={
-        "address": "chat@shop.example.com", "smtp_host": smtp_server.host, "smtp_port": smtp_server.port,
-        "smtp_security": "none",
-    })
+    second = smtp_server.email_channel(people.team_a, name="Chat mail", address="chat@shop.example.com")
     configure(chat, email_channel=second.key, email_offline_replies=False)
     token = new_visitor(client, chat)
     say(client, chat, token, "m-1", "hello")

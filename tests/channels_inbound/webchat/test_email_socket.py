@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from channels_inbound.services import channel_create
 from channels_inbound.webchat import services, tokens
 from tests.channels_inbound.webchat.conftest import WAIT, agent_message, new_token, say, signed_in
 from tickets.models import TimelineEntry
@@ -23,11 +22,7 @@ pytestmark = [
 
 @pytest.fixture
 def mail_channel(people, smtp_server):
-    channel, _ = channel_create(kind="email", name="Shop support", default_team=people.team_a, settings_data={
-        "address": "support@shop.example.com", "smtp_host": smtp_server.host, "smtp_port": smtp_server.port,
-        "smtp_security": "none",
-    })
-    return channel
+    return smtp_server.email_channel(people.team_a)
 
 
 def wait_for(condition, timeout: float = WAIT) -> bool:
